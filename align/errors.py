@@ -13,13 +13,16 @@ class Problem:
     """One thing wrong with the user's input, located as precisely as we know.
 
     `where` is a file name (or `--set`, `--flag`), `line` a 1-based line number when known, `key` a dotted key path
-    (`stages[0].training.learning_rate`) or a row field, `message` what is wrong and what to do.
+    (`stages[0].training.learning_rate`) or a row field, `message` what is wrong and what to do. `code` classifies a
+    data row's problem (`missing_field`, `wrong_type`...; see `align.data.issues.PROBLEM_KINDS`) so the linter can
+    count problems by kind and training can drop bad rows by reason.
     """
 
     where: str
     message: str
     line: int | None = None
     key: str | None = None
+    code: str | None = None
 
     def __str__(self) -> str:
         location = self.where if self.line is None else f"{self.where}:{self.line}"

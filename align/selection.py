@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from align.data import load_completion_rows, load_preference_rows, split_rows
 from align.data.formats import mix_sources
+from align.data.issues import RowIssues, drop_duplicates
 from align.data.preference import check_same_negatives
 from align.errors import AlignError, Problem
 from align.losses.length import NEEDS_SHARED_PREFIX
@@ -53,15 +54,23 @@ def easy_to_hard(rows: list) -> list:
     return sorted(rows, key=key)
 
 
-def _read_source(loaded: LoadedRecipe, stage: StageConfig, source) -> list:
+def _read_source(loaded: LoadedRecipe, stage: StageConfig, source, issues: RowIssues | None) -> list:
+    """One source's rows; with `issues` (bad_rows: drop) bad rows are counted there and left out."""
     if stage.kind == "sft":
-        return load_completion_rows(loaded.resolve_path(source.path))
-    return load_preference_rows(source.path, source.format, source.columns, loaded.base_dir, source.split)
+        return load_completion_rows(source.path, source.columns, loaded.base_dir, source.split, issues=issues)
+    return load_preference_rows(source.path, source.format, source.columns, loaded.base_dir, source.split, issues)
 
 
-def _read_train(loaded: LoadedRecipe, stage: StageConfig) -> tuple[list, dict | None]:
-    """The stage's training rows from all its sources, mixed by weight when `mix_total` is set (with a report)."""
-    parts = [(_read_source(loaded, stage, source), source.weight) for source in stage.data.train]
+def _read_train(loaded: LoadedRecipe, stage: StageConfig, issues) -> tuple[list, dict | None]:
+    """The stage's training rows from all its sources (a row repeated across sources counts as a duplicate), mixed
+    by weight when `mix_total` is set (with a report)."""
+    parts = [(_read_source(loaded, stage, source, issues), source.weight) for source in stage.data.train]
+    if len(parts) > 1:
+        seen_before: list = []
+        for index, (rows, weight) in enumerate(parts):
+            kept = drop_duplicates(seen_before + rows, issues)[len(seen_before) :]
+            seen_before += kept
+            parts[index] = (kept, weight)
     if stage.data.mix_total is None:
         return [row for rows, _ in parts for row in rows], None
     return mix_sources(parts, seed=loaded.recipe.seed, total=stage.data.mix_total)
@@ -84,8 +93,9 @@ def stage_rows(loaded: LoadedRecipe, stage: StageConfig, seed: int) -> tuple[lis
     Held-out rows are the explicit `eval` sources, else a held-out fraction of `train` (split by prompt).
     """
     data = stage.data
-    read, mixture = _read_train(loaded, stage)
-    explicit_eval = [row for source in data.eval for row in _read_source(loaded, stage, source)]
+    issues = RowIssues() if data.bad_rows == "drop" else None
+    read, mixture = _read_train(loaded, stage, issues)
+    explicit_eval = [row for source in data.eval for row in _read_source(loaded, stage, source, issues)]
     rows, counts = _keep(read, data)
     explicit_eval, eval_removed = _keep(explicit_eval, data)
     if not rows:
@@ -104,6 +114,9 @@ def stage_rows(loaded: LoadedRecipe, stage: StageConfig, seed: int) -> tuple[lis
         counts["mixture"] = mixture
     counts["unused_by_max_rows"] = len(rows) - len(train) - (0 if explicit_eval else len(held))
     held = explicit_eval or held
+    if issues is not None:
+        counts["dropped_bad_rows"] = issues.counts_by_code()
+        issues.log_dropped(f"stage {stage.name!r}")
     if data.max_eval_rows is not None:
         counts["unused_by_max_eval_rows"] = max(0, len(held) - data.max_eval_rows)
         held = held[: data.max_eval_rows]

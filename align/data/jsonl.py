@@ -9,8 +9,10 @@ from pathlib import Path
 from align.errors import AlignError, Problem
 
 
-def read_jsonl(path: str | Path) -> Iterator[tuple[int, dict]]:
-    """Yield `(line_number, object)` for each non-blank line; a bad line raises `AlignError` naming it."""
+def jsonl_lines(path: str | Path) -> Iterator[tuple[int, dict | Problem]]:
+    """Yield `(line_number, object)` for each non-blank line, or `(line_number, Problem)` for a line that is not
+    UTF-8, not JSON or not a JSON object (code `unreadable`); the lines after a bad one are still read. A file that
+    cannot be opened raises `AlignError`."""
     path = Path(path)
     try:
         handle = path.open("rb")
@@ -18,23 +20,33 @@ def read_jsonl(path: str | Path) -> Iterator[tuple[int, dict]]:
         raise AlignError(Problem(str(path), f"cannot read: {exc.strerror}")) from None
     with handle:
         for number, raw in enumerate(handle, start=1):
-            try:
-                text = raw.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                raise AlignError(
-                    Problem(str(path), f"not UTF-8 (byte {exc.start}); re-save as UTF-8", number)
-                ) from None
-            if not text.strip():
-                continue
-            try:
-                obj = json.loads(text)
-            except json.JSONDecodeError as exc:
-                raise AlignError(Problem(str(path), f"broken JSON: {exc.msg} at column {exc.colno}", number)) from None
-            if not isinstance(obj, dict):
-                raise AlignError(
-                    Problem(str(path), f"each line must be a JSON object, got {type(obj).__name__}", number)
-                )
-            yield number, obj
+            parsed = _parse_line(raw, str(path), number)
+            if parsed is not None:
+                yield number, parsed
+
+
+def _parse_line(raw: bytes, source: str, number: int) -> dict | Problem | None:
+    try:
+        text = raw.decode("utf-8-sig" if number == 1 else "utf-8")
+    except UnicodeDecodeError as exc:
+        return Problem(source, f"not UTF-8 (byte {exc.start}); re-save as UTF-8", number, code="unreadable")
+    if not text.strip():
+        return None
+    try:
+        obj = json.loads(text)
+    except json.JSONDecodeError as exc:
+        return Problem(source, f"broken JSON: {exc.msg} at column {exc.colno}", number, code="unreadable")
+    if not isinstance(obj, dict):
+        return Problem(source, f"each line must be a JSON object, got {type(obj).__name__}", number, code="unreadable")
+    return obj
+
+
+def read_jsonl(path: str | Path) -> Iterator[tuple[int, dict]]:
+    """Yield `(line_number, object)` for each non-blank line; the first bad line raises `AlignError` naming it."""
+    for number, obj in jsonl_lines(path):
+        if isinstance(obj, Problem):
+            raise AlignError(obj)
+        yield number, obj
 
 
 def string_field(obj: dict, name: str, source: str, line: int) -> str:

@@ -11,17 +11,20 @@ from align.errors import AlignError, Problem
 
 def load_preference_rows(
     path: str | Path, format: str = "auto", columns: dict | None = None, base_dir: Path | None = None,
-    split: str = "train",
+    split: str = "train", issues=None,
 ) -> list[PreferenceRow]:  # fmt: skip
     """Every row of a preference source (any reader, any pair format), in order, normalised to `PreferenceRow`s.
 
-    Scored multi-completion sources hold no pairs yet: they are an error here, pointing at `align data build`.
+    Scored multi-completion sources hold no pairs yet, and SFT rows none at all: both are errors here (the first
+    pointing at `align data build`). With `issues`, bad rows are counted there and left out instead of raising.
     """
     from align.data.formats import ScoredPrompt, load_source
 
-    rows = load_source(path, format, columns, base_dir, split)
+    rows = load_source(path, format, columns, base_dir, split, issues=issues)
     if isinstance(rows[0], ScoredPrompt):
         raise AlignError(Problem(str(path), "holds scored completions, not pairs; build pairs with `align data build`"))
+    if not isinstance(rows[0], PreferenceRow):
+        raise AlignError(Problem(str(path), "holds prompt → completion rows, not pairs; use it in a `kind: sft` stage"))
     return rows
 
 

@@ -1,4 +1,4 @@
-"""The one internal row type every data format is normalised into."""
+"""The internal row types every data format is normalised into: preference rows and prompt → completion rows."""
 
 from __future__ import annotations
 
@@ -46,3 +46,24 @@ class PreferenceRow:
     def num_rejected(self) -> int:
         """K: how many rejected answers this row holds."""
         return 1 if isinstance(self.rejected, str) else len(self.rejected)
+
+
+@dataclass
+class CompletionRow:
+    """One prompt with the answer to imitate (SFT); `meta` keeps the other columns (`kind`, `domain`, `id`...)."""
+
+    prompt: str
+    completion: str
+    source: str = ""
+    line: int = 0
+    meta: dict = field(default_factory=dict)
+
+    def to_conversational(self) -> dict:
+        """trl's conversational prompt-completion example (the loss covers the completion only)."""
+        return {
+            "prompt": [{"role": "user", "content": self.prompt}],
+            "completion": [{"role": "assistant", "content": self.completion}],
+        }
+
+    def to_text(self) -> dict:
+        return {"prompt": self.prompt, "completion": self.completion}

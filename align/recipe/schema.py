@@ -43,11 +43,13 @@ class SourceConfig:
     path: str = doc(
         "A JSONL, JSON, CSV or Parquet file or a save_to_disk folder (relative to the recipe), or a Hub dataset id. "
         "Preference stages read `prompt`, `chosen`, `rejected` (a string, or a list for K negatives); sft stages "
-        "read JSONL `prompt` and `completion` (or `chosen`). Other columns are kept (e.g. `kind`)."
+        "read `prompt` and `completion` (or `chosen`). Other columns are kept (e.g. `kind`)."
     )
     format: Literal["auto", "standard", "conversational", "implicit_prompt"] = doc(
         "Row format: `standard` strings; `conversational` {role, content} message lists; `implicit_prompt` only "
-        "`chosen`/`rejected` transcripts whose shared beginning is the prompt; `auto` detects it from the first row.",
+        "`chosen`/`rejected` transcripts whose shared beginning is the prompt; `auto` detects it from the first row. "
+        "sft stages always read prompt → completion rows. Scored multi-completion data becomes pairs with "
+        "`align data build` first.",
         default="auto",
     )
     columns: dict = doc(
@@ -104,6 +106,13 @@ class DataConfig:
     )
     max_eval_rows: int | None = doc(
         "Evaluate on at most this many held-out rows (the first ones, in file order); unset = all.", default=None
+    )
+    bad_rows: Literal["error", "drop"] = doc(
+        "What a bad row does (unreadable line, missing/empty field, wrong type, chosen identical to rejected, a repeat "
+        "of an earlier row): `error` stops the run naming file, line and field; `drop` leaves it out, and every "
+        "dropped row is counted by reason in the log and in summary.json (`dropped_bad_rows`). `align data inspect` "
+        "lists them all beforehand.",
+        default="error",
     )
 
 

@@ -339,7 +339,9 @@ def test_scored_single_and_named_scores():
             "[1]: has no score 'h'",
         ),
         ([{"text": "a", "score": 1}, {"score": 2}], {}, "completions[1].text: missing field"),
-        ([{"text": "a", "score": 1}, {"text": "b"}], {}, "completions[1]: needs exactly one of `score`"),
+        ([{"text": "a", "score": 1}, {"text": "b"}], {}, "completions[1]: has no score while other completions"),
+        ([{"text": "a", "score": 1, "scores": {"h": 1}}, {"text": "b", "score": 2}], {}, "[0]: give one of `score`"),
+        ([{"text": "a", "score": 1}, 7], {}, "completions[1]: must be a string or an object"),
         ("a, b", {}, "completions: must be a list of {text, score} objects, got string"),
     ],
 )
@@ -348,6 +350,17 @@ def test_scored_errors(completions, options, expected):
     data = {"prompt": "q", "completions": completions}
     error = _error(normalise_scored, data, AT, FormatOptions(**options))
     assert error.startswith("p.jsonl:7: completions") and expected in error
+
+
+def test_scored_unscored_answers_and_labels():
+    """If this fails, the pair builder cannot read "a prompt with several answers" (it scores those itself), or loses
+    a completion's own labels such as `kind`, which the built pairs carry into recipes' `kinds` filters."""
+    plain = normalise_scored({"prompt": "q", "completions": ["a", {"text": "b", "kind": "vague"}]}, AT)
+    assert plain.completions == [("a", {}), ("b", {})] and not plain.scored
+    assert plain.labels == [{}, {"kind": "vague"}] and plain.line == 7
+    scored = normalise_scored({"prompt": "q", "completions": [{"text": "a", "score": 2, "kind": "x"}, {"text": "b",
+                                                                                                     "score": 1}]}, AT)
+    assert scored.scored and scored.labels == [{"kind": "x"}, {}]
 
 
 def test_scored_through_csv(save):

@@ -1,5 +1,5 @@
 """Preference data in many shapes: readers by container (JSONL, JSON, CSV, Parquet, save_to_disk folders, Hub ids),
-normalisers by format (standard, conversational, implicit_prompt, scored), and loading/mixing whole sources."""
+normalisers by format (standard, conversational, implicit_prompt, scored, completion), and loading/mixing whole sources."""
 
 from align.data.formats.normalise import (
     FIELDS,
@@ -9,6 +9,7 @@ from align.data.formats.normalise import (
     ScoredPrompt,
     combined_score,
     detect_format,
+    normalise_completion,
     normalise_conversational,
     normalise_implicit_prompt,
     normalise_scored,
@@ -31,6 +32,7 @@ __all__ = [
     "detect_format",
     "load_source",
     "mix_sources",
+    "normalise_completion",
     "normalise_conversational",
     "normalise_implicit_prompt",
     "normalise_scored",

@@ -27,7 +27,7 @@ class Fields:
             if theirs not in data:
                 available = ", ".join(map(str, data)) or "none"
                 message = f"no such column (mapped from {ours!r}); columns here: {available}"
-                raise AlignError(where.problem(message, theirs))
+                raise AlignError(where.problem(message, theirs, "missing_field"))
 
     def key(self, name: str) -> str:
         """The source's column name for our field `name`."""
@@ -38,11 +38,13 @@ class Fields:
         column = self.key(name)
         if column not in self.data:
             available = ", ".join(map(str, self.data)) or "none"
-            raise self.fail(column, f"missing field; {need} (columns here: {available}; map others with `columns`)")
+            message = f"missing field; {need} (columns here: {available}; map others with `columns`)"
+            raise self.fail(column, message, "missing_field")
         return self.data[column]
 
-    def fail(self, key: str, message: str) -> AlignError:
-        return AlignError(self.where.problem(message, key))
+    def fail(self, key: str, message: str, code: str = "invalid") -> AlignError:
+        """The error for field `key` of this row; `code` classifies it (see `align.data.issues.PROBLEM_KINDS`)."""
+        return AlignError(self.where.problem(message, key, code))
 
     def meta(self) -> dict:
         """The columns this format does not read, kept under the source's names (for filtering by `kind` etc.)."""
@@ -53,9 +55,10 @@ class Fields:
 def string(value, row: Fields, key: str) -> str:
     """A non-blank string."""
     if not isinstance(value, str):
-        raise row.fail(key, f"must be a string, got {kind_of(value)}")
+        code = "empty_field" if value is None else "wrong_type"
+        raise row.fail(key, f"must be a string, got {kind_of(value)}", code)
     if not value.strip():
-        raise row.fail(key, "is empty")
+        raise row.fail(key, "is empty", "empty_field")
     return value
 
 
@@ -63,22 +66,24 @@ def strings(value, row: Fields, key: str) -> str | list[str]:
     """A string, or a non-empty list of strings (K negatives)."""
     if isinstance(value, list):
         if not value:
-            raise row.fail(key, "is an empty list; give one or more rejected answers")
+            raise row.fail(key, "is an empty list; give one or more rejected answers", "empty_field")
         return [string(item, row, f"{key}[{i}]") for i, item in enumerate(value)]
     if not isinstance(value, str):
-        raise row.fail(key, f"must be a string or a list of strings, got {kind_of(value)}")
+        code = "empty_field" if value is None else "wrong_type"
+        raise row.fail(key, f"must be a string or a list of strings, got {kind_of(value)}", code)
     return string(value, row, key)
 
 
 def distinct_answers(chosen: str, rejected: str | list[str], row: Fields) -> None:
     for answer in [rejected] if isinstance(rejected, str) else rejected:
         if chosen.strip() == answer.strip():
-            raise row.fail(row.key("chosen"), "chosen and rejected are identical: the pair teaches nothing")
+            raise row.fail(row.key("chosen"), "chosen and rejected are identical: the pair teaches nothing", "identical")
 
 
 def _message(item, row: Fields, key: str) -> dict:
     if not isinstance(item, dict):
-        raise row.fail(key, f'must be a message like {{"role": "user", "content": "..."}}, got {kind_of(item)}')
+        message = f'must be a message like {{"role": "user", "content": "..."}}, got {kind_of(item)}'
+        raise row.fail(key, message, "wrong_type")
     if item.get("role") not in ROLES:
         raise row.fail(f"{key}.role", f"must be one of {', '.join(ROLES)}, got {item.get('role')!r}")
     string(item.get("content"), row, f"{key}.content")
@@ -89,7 +94,8 @@ def _message(item, row: Fields, key: str) -> dict:
 def messages(value, row: Fields, key: str, answer: bool = False) -> list[dict]:
     """A non-empty list of `{role, content}` messages; an `answer` must start with the assistant's turn."""
     if not isinstance(value, list) or not value:
-        raise row.fail(key, f"must be a non-empty list of {{role, content}} messages, got {kind_of(value)}")
+        code = "empty_field" if value in (None, []) else "wrong_type"
+        raise row.fail(key, f"must be a non-empty list of {{role, content}} messages, got {kind_of(value)}", code)
     checked = [_message(item, row, f"{key}[{i}]") for i, item in enumerate(value)]
     if answer and checked[0]["role"] != "assistant":
         raise row.fail(f"{key}[0].role", f"an answer must start with an assistant message, got {checked[0]['role']!r}")

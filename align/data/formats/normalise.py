@@ -23,7 +23,7 @@ from align.data.formats.fields import (
     strings,
 )
 from align.data.formats.readers import Location, Record
-from align.data.rows import PreferenceRow
+from align.data.rows import CompletionRow, PreferenceRow
 from align.errors import AlignError, Problem
 
 
@@ -39,14 +39,23 @@ class FormatOptions:
 
 @dataclass
 class ScoredPrompt:
-    """One prompt with two or more scored completions: `(text, {score name: value})`, e.g. `("...", {"score": 4.0})`
-    or `("...", {"helpful": 4.0, "concise": 5.0})`. A pair builder turns these into preference rows later."""
+    """One prompt with two or more completions: `(text, {score name: value})`, e.g. `("...", {"score": 4.0})` or
+    `("...", {"helpful": 4.0, "concise": 5.0})`, or `("...", {})` when the data gives answers without scores (the
+    pair builder then scores them itself). `labels[i]` keeps completion i's other keys (`{"kind": "verbose"}`).
+    `align data build` turns these into preference rows."""
 
     prompt: str
     completions: list[tuple[str, dict[str, float]]]
     location: str = ""
     meta: dict = field(default_factory=dict)
     source: str = ""
+    labels: list[dict] = field(default_factory=list)
+    line: int = 0
+
+    @property
+    def scored(self) -> bool:
+        """Whether the data scored the completions (all of them: a row never mixes scored and unscored answers)."""
+        return bool(self.completions) and all(scores for _, scores in self.completions)
 
     def totals(self, score_key: str | None = None, weights: Mapping[str, float] | None = None) -> list[float]:
         """The one number each completion is ranked by (see `combined_score`)."""
@@ -131,36 +140,53 @@ def normalise_implicit_prompt(data: dict, where: Location, options: FormatOption
         return split_strings(chosen, rejected, row)
     if isinstance(chosen, list):
         return split_messages(chosen, rejected, row)
-    raise row.fail(row.key("chosen"), f"must be a transcript string or a list of messages, got {kind_of(chosen)}")
+    message = f"must be a transcript string or a list of messages, got {kind_of(chosen)}"
+    raise row.fail(row.key("chosen"), message, "wrong_type")
 
 
 def _number(value, row: Fields, key: str) -> float:
     # bool is an int subclass, but `true` as a score is a data mistake, not 1.0.
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise row.fail(key, f"must be a finite number, got {kind_of(value)} {value!r}")
+        raise row.fail(key, f"must be a finite number, got {kind_of(value)} {value!r}", "wrong_type")
     return float(value)
 
 
-def _completion(item, row: Fields, key: str) -> tuple[str, dict[str, float]]:
-    """One `{"text", "score"}` or `{"text", "scores": {name: value}}` completion."""
+def _completion(item, row: Fields, key: str) -> tuple[str, dict[str, float], dict]:
+    """One completion: a plain string (unscored), `{"text"}`, `{"text", "score"}` or `{"text", "scores": {...}}`;
+    other keys of the object (`kind`, `model`...) come back as its labels."""
+    if isinstance(item, str):
+        return string(item, row, key), {}, {}
     if not isinstance(item, dict):
-        raise row.fail(key, f'must be an object like {{"text": ..., "score": 4}}, got {kind_of(item)}')
+        message = f'must be a string or an object like {{"text": ..., "score": 4}}, got {kind_of(item)}'
+        raise row.fail(key, message, "wrong_type")
     if "text" not in item:
-        raise row.fail(f"{key}.text", "missing field")
+        raise row.fail(f"{key}.text", "missing field", "missing_field")
     text = string(item["text"], row, f"{key}.text")
     # Arrow-backed sources (Parquet, datasets) give every struct all keys seen anywhere, absent ones as None.
     score, named = item.get("score"), item.get("scores")
-    if (score is None) == (named is None):
-        raise row.fail(key, "needs exactly one of `score` (a number) or `scores` (an object of named numbers)")
+    labels = {k: v for k, v in item.items() if k not in ("text", "score", "scores") and v is not None}
+    if score is not None and named is not None:
+        raise row.fail(key, "give one of `score` (a number) or `scores` (an object of named numbers), not both")
     if score is not None:
-        return text, {"score": _number(score, row, f"{key}.score")}
+        return text, {"score": _number(score, row, f"{key}.score")}, labels
+    if named is None:
+        return text, {}, labels
     if not isinstance(named, dict) or not any(v is not None for v in named.values()):
-        raise row.fail(f"{key}.scores", f"must be a non-empty object of named numbers, got {kind_of(named)}")
-    return text, {name: _number(v, row, f"{key}.scores.{name}") for name, v in named.items() if v is not None}
+        message = f"must be a non-empty object of named numbers, got {kind_of(named)}"
+        raise row.fail(f"{key}.scores", message, "wrong_type")
+    scores = {name: _number(v, row, f"{key}.scores.{name}") for name, v in named.items() if v is not None}
+    return text, scores, labels
 
 
 def _check_scores(completions: list, row: Fields, key: str, options: FormatOptions) -> None:
-    """Every completion must yield one ranking number, and without options they must all use the same score name."""
+    """Every completion must yield one ranking number, and without options they must all use the same score name;
+    or none is scored at all (answers the pair builder scores itself)."""
+    unscored = [index for index, (_, scores) in enumerate(completions) if not scores]
+    if len(unscored) == len(completions):
+        return
+    if unscored:
+        message = "has no score while other completions of this row do; score every completion or none"
+        raise row.fail(f"{key}[{unscored[0]}]", message)
     for index, (_, scores) in enumerate(completions):
         try:
             combined_score(scores, options.score_key, options.score_weights)
@@ -174,7 +200,8 @@ def _check_scores(completions: list, row: Fields, key: str, options: FormatOptio
 
 @register_format("scored", fields=("prompt", "completions"))
 def normalise_scored(data: dict, where: Location, options: FormatOptions | None = None) -> ScoredPrompt:
-    """`prompt` and `completions`: a list of two or more `{"text", "score"}` / `{"text", "scores": {...}}` objects."""
+    """`prompt` and `completions`: a list of two or more `{"text", "score"}` / `{"text", "scores": {...}}` objects,
+    or of unscored answers (strings or `{"text"}` objects) for the pair builder to score."""
     options = options or FormatOptions()
     if options.score_key and options.score_weights:
         raise AlignError(where.problem("give score_key or score_weights, not both", "score_key"))
@@ -183,12 +210,29 @@ def normalise_scored(data: dict, where: Location, options: FormatOptions | None 
     prompt = string(row.get("prompt", need), row, row.key("prompt"))
     items, key = row.get("completions", need), row.key("completions")
     if not isinstance(items, list):
-        raise row.fail(key, f"must be a list of {{text, score}} objects, got {kind_of(items)}")
+        raise row.fail(key, f"must be a list of {{text, score}} objects, got {kind_of(items)}", "wrong_type")
     if len(items) < 2:
         raise row.fail(key, f"has {len(items)} completion(s); a scored row needs at least 2 to make a pair")
-    completions = [_completion(item, row, f"{key}[{i}]") for i, item in enumerate(items)]
+    parsed = [_completion(item, row, f"{key}[{i}]") for i, item in enumerate(items)]
+    completions = [(text, scores) for text, scores, _ in parsed]
     _check_scores(completions, row, key, options)
-    return ScoredPrompt(prompt, completions, str(where), row.meta(), where.source)
+    labels = [labels for _, _, labels in parsed]
+    return ScoredPrompt(prompt, completions, str(where), row.meta(), where.source, labels, where.number)
+
+
+@register_format("completion", fields=("prompt", "completion"))
+def normalise_completion(data: dict, where: Location, options: FormatOptions | None = None) -> CompletionRow:
+    """SFT rows: `prompt` and `completion` strings; without a `completion` column, `chosen` is the completion (so a
+    preference file can feed an SFT warm-up), and `rejected` is then ignored."""
+    options = options or FormatOptions()
+    columns = dict(options.columns)
+    if "completion" not in columns and "completion" not in data and "chosen" in data:
+        columns["completion"] = "chosen"
+    row = Fields(data, where, columns, ("prompt", "completion", "rejected"))
+    need = "SFT rows need prompt and completion (or chosen) strings"
+    prompt = string(row.get("prompt", need), row, row.key("prompt"))
+    completion = string(row.get("completion", need), row, row.key("completion"))
+    return CompletionRow(prompt, completion, source=where.source, line=where.number, meta=row.meta())
 
 
 def _is_list(value) -> bool:
@@ -199,7 +243,8 @@ def detect_format(record: Record | dict, columns: Mapping[str, str] | None = Non
     """The format a record's columns (after `columns` mapping) suggest; AlignError when none fits.
 
     prompt+chosen+rejected is `conversational` when the prompt or chosen is a list (messages), else `standard`;
-    chosen+rejected without a prompt is `implicit_prompt`; prompt+completions is `scored`.
+    chosen+rejected without a prompt is `implicit_prompt`; prompt+completions is `scored`; prompt+completion is
+    `completion` (SFT rows).
     """
     data = record.data if isinstance(record, Record) else record
     columns = dict(columns or {})
@@ -214,9 +259,11 @@ def detect_format(record: Record | dict, columns: Mapping[str, str] | None = Non
         return "conversational" if _is_list(chosen) or _is_list(prompt) else "standard"
     if has("completions"):
         return "scored"
+    if has("prompt") and has("completion"):
+        return "completion"
     message = (
         f"cannot tell the data format from its columns ({', '.join(map(str, data)) or 'none'}); expected prompt, "
         "chosen, rejected (standard/conversational), chosen, rejected (implicit_prompt) or prompt, completions "
-        "(scored); name the format, and map other column names with `columns`"
+        "(scored) or prompt, completion (completion, for SFT); name the format, and map other column names with `columns`"
     )
     raise AlignError(record.where.problem(message) if isinstance(record, Record) else Problem("record", message))

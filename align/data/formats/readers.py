@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from align.data.jsonl import read_jsonl
+from align.data.jsonl import jsonl_lines
 from align.errors import AlignError, Problem
 
 
@@ -29,23 +29,29 @@ class Location:
     def __str__(self) -> str:
         return f"{self.source}:{self.number}" if self.by_line else f"{self.source} row {self.number}"
 
-    def problem(self, message: str, key: str | None = None) -> Problem:
+    def problem(self, message: str, key: str | None = None, code: str | None = None) -> Problem:
         """A `Problem` here; line numbers go in `Problem.line` so they print `file:12` like every other JSONL error."""
         if self.by_line:
-            return Problem(self.source, message, self.number, key)
-        return Problem(str(self), message, None, key)
+            return Problem(self.source, message, self.number, key, code)
+        return Problem(str(self), message, None, key, code)
 
 
 @dataclass(frozen=True)
 class Record:
     """One raw row: `number` (1-based line for JSONL, 1-based row index otherwise), its `data`, and `location`
-    ("file.jsonl:12", "file.csv row 12") for messages; `source` and `by_line` rebuild the `Location`."""
+    ("file.jsonl:12", "file.csv row 12") for messages; `source` and `by_line` rebuild the `Location`.
+
+    A row that could not be read at all (a broken JSON line, a CSV row with the wrong number of cells) is still a
+    record, with empty `data` and the reason in `problem`: the reader goes on, and the caller decides whether that
+    stops the run or is counted and dropped.
+    """
 
     number: int
     data: dict
     location: str
     source: str = ""
     by_line: bool = False
+    problem: Problem | None = None
 
     @property
     def where(self) -> Location:
@@ -54,6 +60,11 @@ class Record:
 
 def _record(source: str, number: int, data: dict, by_line: bool = False) -> Record:
     return Record(number, data, str(Location(source, number, by_line)), source, by_line)
+
+
+def _unreadable(source: str, number: int, message: str, by_line: bool = False) -> Record:
+    where = Location(source, number, by_line)
+    return Record(number, {}, str(where), source, by_line, where.problem(message, code="unreadable"))
 
 
 Reader = Callable[[Path], Iterator[Record]]
@@ -94,9 +105,13 @@ def _read_text(path: Path) -> str:
 
 @register_reader(".jsonl")
 def read_jsonl_records(path: Path) -> Iterator[Record]:
-    """One record per non-blank line; `number` is the line number."""
-    for line, obj in read_jsonl(path):
-        yield _record(str(path), line, obj, by_line=True)
+    """One record per non-blank line; `number` is the line number. A line that is not UTF-8, not JSON or not an
+    object is an unreadable record (the lines after it are still read)."""
+    for line, obj in jsonl_lines(path):
+        if isinstance(obj, Problem):
+            yield Record(line, {}, f"{path}:{line}", str(path), True, obj)
+        else:
+            yield _record(str(path), line, obj, by_line=True)
 
 
 def _json_rows(document, path: Path) -> list:
@@ -119,10 +134,10 @@ def read_json_records(path: Path) -> Iterator[Record]:
     except json.JSONDecodeError as exc:
         raise AlignError(Problem(str(path), f"broken JSON: {exc.msg} at column {exc.colno}", exc.lineno)) from None
     for number, obj in enumerate(_json_rows(document, path), start=1):
-        if not isinstance(obj, dict):
-            where = Location(str(path), number)
-            raise AlignError(where.problem(f"each row must be a JSON object, got {type(obj).__name__}"))
-        yield _record(str(path), number, obj)
+        if isinstance(obj, dict):
+            yield _record(str(path), number, obj)
+        else:
+            yield _unreadable(str(path), number, f"each row must be a JSON object, got {type(obj).__name__}")
 
 
 def _cell(text: str):
@@ -156,9 +171,9 @@ def read_csv_records(path: Path) -> Iterator[Record]:
             # DictReader files surplus cells under None and fills missing ones with None: both mean a broken row.
             cells = len(reader.fieldnames) + len(row[None]) if None in row else sum(v is not None for v in row.values())
             if cells != len(reader.fieldnames):
-                message = f"has {cells} cells but the header has {len(reader.fieldnames)}"
-                raise AlignError(Location(str(path), number).problem(message))
-            yield _record(str(path), number, {key: _cell(value) for key, value in row.items()})
+                yield _unreadable(str(path), number, f"has {cells} cells but the header has {len(reader.fieldnames)}")
+            else:
+                yield _record(str(path), number, {key: _cell(value) for key, value in row.items()})
     except csv.Error as exc:
         raise AlignError(Problem(str(path), f"broken CSV: {exc}", reader.line_num)) from None
 

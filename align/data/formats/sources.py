@@ -58,6 +58,33 @@ def _check_same_negatives(rows: list[PreferenceRow], by_line: bool, options: For
             raise AlignError(Location(row.source, row.line, by_line).problem(message, key))
 
 
+def _first_readable(records: Iterator[Record], path) -> tuple[list[Record], Record]:
+    """The records up to and including the first readable one (unreadable lines before it stay in the list)."""
+    head = []
+    for record in records:
+        head.append(record)
+        if record.problem is None:
+            return head, record
+    if head:
+        raise AlignError(Problem(str(path), f"has no readable rows ({len(head)} unreadable; first: {head[0].problem})"))
+    raise AlignError(Problem(str(path), "has no rows"))
+
+
+def _normalise_all(records, name: str, options: FormatOptions, detected: Record | None, issues) -> list:
+    """Every record normalised; a bad one raises, or with `issues` is counted there and left out."""
+    rows = []
+    for record in records:
+        try:
+            if record.problem is not None:
+                raise AlignError(record.problem)
+            rows.append(_normalise(record, name, options, detected))
+        except AlignError as exc:
+            if issues is None:
+                raise
+            issues.add_error(exc)
+    return rows
+
+
 def load_source(
     path: str | Path,
     format: str = "auto",
@@ -67,23 +94,32 @@ def load_source(
     *,
     score_key: str | None = None,
     score_weights: Mapping[str, float] | None = None,
-) -> list[PreferenceRow] | list[ScoredPrompt]:
-    """Every row of one source, normalised: `PreferenceRow`s, or `ScoredPrompt`s for the `scored` format.
+    issues=None,
+) -> list[PreferenceRow] | list[ScoredPrompt] | list:
+    """Every row of one source, normalised: `PreferenceRow`s, `ScoredPrompt`s (`scored`), `CompletionRow`s
+    (`completion`).
 
-    `format="auto"` detects the format from the first record, then holds every record to it.
+    `format="auto"` detects the format from the first readable record, then holds every record to it. A bad row
+    (unreadable, missing or empty field, wrong type, identical answers, a repeat of an earlier row) raises
+    `AlignError` naming file, line or row, and field; with `issues` (an `align.data.issues.RowIssues`) it is counted
+    there by kind and left out instead. A source whose rows are all bad is an error either way.
     """
+    from align.data.issues import drop_duplicates
+
     options = FormatOptions(dict(columns or {}), score_key, score_weights)
     if format != "auto":
         _check_format(format, options, str(path))
     records: Iterator[Record] = read_records(str(path), base_dir, split)
-    first = next(records, None)
-    if first is None:
-        raise AlignError(Problem(str(path), "has no rows"))
+    head, first = _first_readable(records, path)
     name = detect_format(first, options.columns) if format == "auto" else format
     if format == "auto":
         _check_format(name, options, first.source)
     detected = first if format == "auto" else None
-    rows = [_normalise(record, name, options, detected) for record in chain([first], records)]
+    rows = _normalise_all(chain(head, records), name, options, detected, issues)
+    if not isinstance(rows[0] if rows else None, ScoredPrompt):
+        rows = drop_duplicates(rows, issues)
+    if not rows:
+        raise AlignError(Problem(str(path), f"has no usable rows: all {issues.total} are bad (see the counts above)"))
     if isinstance(rows[0], PreferenceRow):
         _check_same_negatives(rows, first.by_line, options)
     return rows
