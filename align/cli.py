@@ -159,11 +159,14 @@ def build_parser() -> argparse.ArgumentParser:
         prog="align",
         description="Contrastive alignment fine-tuning for concise, actionable answers. "
         "Recipes are YAML; training runs trl trainers with PEFT adapters under accelerate.",
-        epilog="Exit codes: 0 success, 1 internal failure, 2 bad recipe, data or flags.",
+        epilog="Exit codes: 0 success, 1 internal failure (or, for `data inspect`, problems found), 2 bad recipe, "
+        "data or flags.",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level (default: warnings only)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    for add in (_add_train, _add_validate, _add_plan, _add_eval):
+    from align.cli_data import add_data
+
+    for add in (_add_train, _add_validate, _add_plan, _add_eval, add_data):
         add(sub)
     return parser
 

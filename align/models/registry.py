@@ -15,6 +15,8 @@ from pathlib import Path
 from align.errors import AlignError
 
 CACHE_ENV = "ALIGN_CACHE"
+#: The model a recipe trains when it names none, and the tokenizer data tools measure tokens with by default.
+DEFAULT_MODEL = "smollm2-135m-instruct"
 
 Preparer = Callable[[Path], None]
 _PREPARERS: dict[str, tuple[Preparer, str]] = {}

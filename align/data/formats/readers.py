@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -248,7 +249,8 @@ def resolve_input(path_or_id: str, base_dir: Path | None = None) -> Path | None:
     if not str(path_or_id).strip():
         raise AlignError(Problem("data", "empty path; give a file, a save_to_disk folder or a Hub dataset id"))
     path = Path(path_or_id).expanduser()
-    candidate = path if path.is_absolute() or base_dir is None else Path(base_dir) / path
+    # normpath: messages then name `data/x.jsonl`, not `recipes/tiny/../../data/x.jsonl`.
+    candidate = Path(os.path.normpath(path if path.is_absolute() or base_dir is None else Path(base_dir) / path))
     if candidate.exists():
         return candidate
     if _looks_like_path(str(path_or_id), candidate):

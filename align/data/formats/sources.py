@@ -6,6 +6,7 @@ import dataclasses
 import logging
 import math
 import random
+from collections import Counter
 from collections.abc import Iterator, Mapping
 from itertools import chain
 from pathlib import Path
@@ -47,15 +48,24 @@ def _normalise(record: Record, name: str, options: FormatOptions, first: Record 
         raise AlignError(problems) from None
 
 
-def _check_same_negatives(rows: list[PreferenceRow], by_line: bool, options: FormatOptions) -> None:
-    """One K per source: batches hold K+1 answers per prompt."""
-    k = rows[0].num_rejected
+def _same_negatives(rows: list[PreferenceRow], by_line: bool, options: FormatOptions, issues) -> list:
+    """One K per source: batches hold K+1 answers per prompt. A row with another K than the first row raises; with
+    `issues`, rows whose K differs from the most common K are counted (`invalid`) and left out."""
+    k = rows[0].num_rejected if issues is None else Counter(r.num_rejected for r in rows).most_common(1)[0][0]
+    first = next(row for row in rows if row.num_rejected == k)
+    kept = []
     for row in rows:
-        if row.num_rejected != k:
-            first = Location(rows[0].source, rows[0].line, by_line)
-            message = f"has {row.num_rejected} rejected answers but {first} has {k}; all rows need the same number"
-            key = options.columns.get("rejected", "rejected")
-            raise AlignError(Location(row.source, row.line, by_line).problem(message, key))
+        if row.num_rejected == k:
+            kept.append(row)
+            continue
+        message = (f"has {row.num_rejected} rejected answers but {Location(first.source, first.line, by_line)} has "
+                   f"{k}; all rows need the same number")  # fmt: skip
+        key = options.columns.get("rejected", "rejected")
+        problem = Location(row.source, row.line, by_line).problem(message, key, "invalid")
+        if issues is None:
+            raise AlignError(problem)
+        issues.add(problem)
+    return kept
 
 
 def _first_readable(records: Iterator[Record], path) -> tuple[list[Record], Record]:
@@ -121,7 +131,7 @@ def load_source(
     if not rows:
         raise AlignError(Problem(str(path), f"has no usable rows: all {issues.total} are bad (see the counts above)"))
     if isinstance(rows[0], PreferenceRow):
-        _check_same_negatives(rows, first.by_line, options)
+        rows = _same_negatives(rows, first.by_line, options, issues)
     return rows
 
 
