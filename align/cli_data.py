@@ -6,12 +6,17 @@ import argparse
 
 
 def _cmd_inspect(args) -> int:
+    import contextlib
     import json
+    import sys
 
     from align.data.lint import overall_exit_code
     from align.inspect import inspect_target, render_text
 
-    reports = inspect_target(args.target, args.set, args.format, args.model, args.max_length, args.split)
+    # Libraries print notices on import (transformers: "[INFO] Running in WANDB offline mode"); keep stdout for the
+    # report so `--json` output parses.
+    with contextlib.redirect_stdout(sys.stderr):
+        reports = inspect_target(args.target, args.set, args.format, args.model, args.max_length, args.split)
     code = overall_exit_code(reports)
     if args.json:
         print(json.dumps({"exit_code": code, "sources": [r.to_dict() for r in reports]}, indent=2))

@@ -100,3 +100,58 @@ def test_hub_ids_pass_validation_and_missing_paths_do_not(write):
     assert _recipe(write, "{train: [{path: someone/pairs}]}").recipe.stages[0].data.train[0].path == "someone/pairs"
     with pytest.raises(AlignError, match=r"stages\[0\]\.data\.train\[0\]\.path: no such file"):
         _recipe(write, "{train: [{path: ./missing.jsonl}]}")
+
+
+BAD_ROWS = [
+    '{"prompt": "q9", "chosen": ',  # line 2: broken JSON
+    json.dumps({"prompt": "q8", "chosen": "", "rejected": "b"}),  # line 3: empty chosen
+    json.dumps({"prompt": "q0", "chosen": "a", "rejected": "b", "difficulty": "easy", "margin": 0.5,
+                "kind": "verbose"}),  # line 4: duplicate of line 1  # fmt: skip
+]
+
+
+def _bad_file(write):
+    return write("rows.jsonl", "\n".join([json.dumps(_row(0, "easy", 0.5)), *BAD_ROWS,
+                                           *(json.dumps(_row(i, "easy", 0.5)) for i in range(1, 4))]) + "\n")  # fmt: skip
+
+
+def test_a_bad_row_stops_the_stage_naming_file_line_and_field(write):
+    """Default `bad_rows: error`: the first bad row is an error at its line; if this fails, bad data trains."""
+    _bad_file(write)
+    loaded = _recipe(write, "{train: [{path: rows.jsonl}]}")
+    with pytest.raises(AlignError, match=r"rows.jsonl:2: broken JSON"):
+        stage_rows(loaded, loaded.recipe.stages[0], seed=0)
+
+
+def test_dropped_rows_are_counted_by_reason_and_logged(write, caplog):
+    """`bad_rows: drop`: 3 bad rows of 7 are left out and each is counted under its reason, in the counts that go to
+    summary.json and in the log. If this fails, rows vanish silently."""
+    _bad_file(write)
+    loaded = _recipe(write, "{train: [{path: rows.jsonl}], bad_rows: drop}")
+    with caplog.at_level("WARNING"):
+        train, _, counts = stage_rows(loaded, loaded.recipe.stages[0], seed=0)
+    assert sorted(r.prompt for r in train) == ["q0", "q1", "q2", "q3"]
+    assert counts["dropped_bad_rows"] == {"unreadable": 1, "empty_field": 1, "duplicate": 1}
+    logged = caplog.text
+    assert "dropped 1 row(s): duplicate row" in logged and "rows.jsonl:2: broken JSON" in logged
+
+
+def test_a_row_repeated_across_sources_is_a_duplicate(write):
+    """The same pair in two train sources would double its weight: an error, or a counted drop."""
+    _rows(write, [_row(0, "easy", 0.5), _row(1, "easy", 0.5)])
+    write("more.jsonl", json.dumps(_row(1, "easy", 0.5)) + "\n" + json.dumps(_row(2, "easy", 0.5)) + "\n")
+    loaded = _recipe(write, "{train: [{path: rows.jsonl}, {path: more.jsonl}]}")
+    with pytest.raises(AlignError, match=r"more.jsonl:1: duplicates .*rows.jsonl:2"):
+        stage_rows(loaded, loaded.recipe.stages[0], seed=0)
+    loaded = _recipe(write, "{train: [{path: rows.jsonl}, {path: more.jsonl}], bad_rows: drop}")
+    train, _, counts = stage_rows(loaded, loaded.recipe.stages[0], seed=0)
+    assert len(train) == 3 and counts["dropped_bad_rows"] == {"duplicate": 1}
+
+
+def test_sft_rows_read_from_csv_with_a_column_map(write):
+    """SFT sources go through the same readers as pairs: a CSV with its own column names works in an sft stage."""
+    write("sft.csv", "question,answer\nq1,Run ls.\nq2,Run pwd.\n")
+    loaded = load_recipe(write("r.yaml", "name: t\nstages:\n  - name: s\n    kind: sft\n    data: {train: [{path: "
+                               "sft.csv, columns: {prompt: question, completion: answer}}]}\n"))  # fmt: skip
+    train, _, _ = stage_rows(loaded, loaded.recipe.stages[0], seed=0)
+    assert sorted((r.prompt, r.completion) for r in train) == [("q1", "Run ls."), ("q2", "Run pwd.")]

@@ -3,6 +3,7 @@ shorter one, label counts, and the concise scorer's summaries of chosen vs rejec
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections import Counter
 
@@ -20,7 +21,7 @@ def distribution(values: list[float]) -> dict:
     ordered = sorted(values)
 
     def rank(q: float) -> float:
-        return ordered[min(len(ordered) - 1, max(0, round(q * len(ordered) + 0.5) - 1))]
+        return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
 
     return {"min": ordered[0], "p50": rank(0.5), "p90": rank(0.9), "max": ordered[-1],
             "mean": round(statistics.fmean(ordered), 1)}  # fmt: skip

@@ -87,16 +87,19 @@ def _convert_loss(tp: Any, value: Any, path: KeyPath, out: Collector) -> Any:
 
 
 def _check_source(source, kind: str, base_dir: Path, path: KeyPath, out: Collector) -> None:
-    """The source exists (or is a Hub id); weights are positive; sft stages read local JSONL files."""
+    """The source exists (or is a Hub id); weights are positive; sft stages read prompt → completion rows."""
     from align.data.formats.readers import resolve_input
 
     try:
-        target = resolve_input(source.path, base_dir)
+        resolve_input(source.path, base_dir)
     except AlignError as exc:
         out.add(path + ("path",), f"{exc.problems[0].message}: {exc.problems[0].where}")
         return
-    if kind == "sft" and (target is None or target.suffix != ".jsonl"):
-        out.add(path + ("path",), "sft stages read JSONL files with prompt and completion (or chosen)")
+    if kind == "sft" and source.format != "auto":
+        out.add(path + ("format",), "sft stages always read prompt → completion rows; leave `format` unset")
+    unknown = sorted(set(source.columns) - {"prompt", "completion"}) if kind == "sft" else []
+    if unknown:
+        out.add(path + ("columns", unknown[0]), "sft stages map only `prompt` and `completion`")
     if source.weight <= 0:
         out.add(path + ("weight",), f"{source.weight} must be positive")
 
