@@ -7,7 +7,7 @@ import logging
 import os
 import sys
 
-from align.errors import AlignError
+from align.errors import AlignError, GateMissed
 
 EXIT_OK, EXIT_FAILURE, EXIT_USER_ERROR = 0, 1, 2
 
@@ -186,6 +186,10 @@ def main(argv: list[str] | None = None) -> int:
         for problem in exc.problems:
             print(f"error: {problem}", file=sys.stderr)
         return EXIT_USER_ERROR
+    except GateMissed as missed:
+        for line in missed.lines:
+            print(f"gate: {line}", file=sys.stderr)
+        return EXIT_FAILURE
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

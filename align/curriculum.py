@@ -7,6 +7,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from align.evaluation.probes import BaseAnswers, load_probe_prompts, run_probes
+from align.gates import GateMissed, check_gates, raise_on_missed
 from align.models import load_model, load_tokenizer
 from align.outputs import RunOutputs
 from align.recipe import LoadedRecipe
@@ -43,6 +45,7 @@ def run_recipe(loaded: LoadedRecipe, output_dir: str | Path | None = None) -> di
         "stages": [],
     }
     step_offset = 0
+    base_answers = BaseAnswers()
     for stage in recipe.stages:
         train_rows, eval_rows, row_counts = stage_rows(loaded, stage, recipe.seed)
         if stage.adapter == "new" and hasattr(model, "peft_config"):
@@ -66,7 +69,17 @@ def run_recipe(loaded: LoadedRecipe, output_dir: str | Path | None = None) -> di
         )
         model = result.model
         step_offset += result.steps
-        summary["stages"].append({**result.summary, "rows": row_counts})
+        stage_summary = {**result.summary, "rows": row_counts}
+        summary["stages"].append(stage_summary)
+        try:
+            checked = check_stage(loaded, stage, model, tokenizer, outputs, base_answers, step_offset,
+                                  result.summary["eval"])  # fmt: skip
+            stage_summary.update(checked)
+        except GateMissed as missed:
+            stage_summary.update(missed.checked, gates_missed=missed.lines)
+            if state.is_main_process:
+                outputs.write_summary({**summary, "status": "gate_missed", "failed_stage": stage.name})
+            raise
         if state.is_main_process:
             outputs.write_summary({**summary, "status": "running"})
     summary["total_steps"] = step_offset
@@ -75,3 +88,29 @@ def run_recipe(loaded: LoadedRecipe, output_dir: str | Path | None = None) -> di
     if state.is_main_process:
         outputs.write_summary(summary)
     return summary
+
+
+def check_stage(loaded: LoadedRecipe, stage, model, tokenizer, outputs: RunOutputs, base_answers: BaseAnswers,
+                step: int, eval_figures: dict[str, float]) -> dict[str, Any]:  # fmt: skip
+    """After a stage: answer its probe prompts (figures to metrics.jsonl, answers to OUTPUT/<stage>/probes.jsonl),
+    then check its gates against those and the held-out `eval_figures`; `GateMissed` when one fails. Returns the
+    stage's `probe` figures and `gates` results for summary.json."""
+    ev = stage.eval
+    figures: dict[str, float] = {}
+    if ev.prompts:
+        path = loaded.resolve_path(ev.prompts)
+        rows = load_probe_prompts(path, ev.max_prompts)
+        key = (str(path), len(rows), ev.max_new_tokens)
+        figures, records = run_probes(model, tokenizer, rows, ev.max_new_tokens, ev.batch_size, base_answers, key)
+        if process_state().is_main_process:
+            outputs.append_metrics({"stage": stage.name, "step": step, **figures})
+            outputs.write_jsonl(outputs.stage_dir(stage.name) / "probes.jsonl", records)
+        logger.info("stage %s probes: %s", stage.name, {k: round(v, 4) for k, v in figures.items()})
+    results = check_gates(ev.gates, {**eval_figures, **figures})
+    checked = {"probe": figures, "gates": [r.to_dict() for r in results]}
+    try:
+        raise_on_missed(stage.name, results)
+    except GateMissed as missed:
+        missed.checked = checked
+        raise
+    return checked

@@ -39,3 +39,13 @@ class AlignError(Exception):
             problems = [problems]
         self.problems = list(problems)
         super().__init__("\n".join(str(p) for p in self.problems))
+
+
+class GateMissed(Exception):
+    """A stage missed one or more of its gates (`align.gates`); the CLI prints `lines`, one per missed gate, and
+    exits 1: the recipe and data were fine, the trained result was not good enough."""
+
+    def __init__(self, lines: list[str]):
+        self.lines = lines
+        self.checked: dict = {}  # the stage's probe figures and gate results, for summary.json
+        super().__init__("\n".join(lines))

@@ -91,6 +91,10 @@ class RunOutputs:
         with self.metrics_path.open("a", encoding="utf-8") as handle:
             handle.write(json.dumps(row) + "\n")
 
+    def write_jsonl(self, path: Path, rows: list[dict[str, Any]]) -> None:
+        """`rows` as JSON lines at `path`, atomically."""
+        atomic_write_text(path, "".join(json.dumps(row) + "\n" for row in rows))
+
     def save_adapter(self, model, stage: str) -> Path:
         """Save the active PEFT adapter of `model` as `OUTPUT/<stage>/adapter/`, atomically."""
         target = self.adapter_dir(stage)

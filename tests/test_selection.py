@@ -105,14 +105,15 @@ def test_hub_ids_pass_validation_and_missing_paths_do_not(write):
 BAD_ROWS = [
     '{"prompt": "q9", "chosen": ',  # line 2: broken JSON
     json.dumps({"prompt": "q8", "chosen": "", "rejected": "b"}),  # line 3: empty chosen
-    json.dumps({"prompt": "q0", "chosen": "a", "rejected": "b", "difficulty": "easy", "margin": 0.5,
-                "kind": "verbose"}),  # line 4: duplicate of line 1  # fmt: skip
+    json.dumps(
+        {"prompt": "q0", "chosen": "a", "rejected": "b", "difficulty": "easy", "margin": 0.5, "kind": "verbose"}
+    ),  # line 4: duplicate of line 1  # fmt: skip
 ]
 
 
 def _bad_file(write):
-    return write("rows.jsonl", "\n".join([json.dumps(_row(0, "easy", 0.5)), *BAD_ROWS,
-                                           *(json.dumps(_row(i, "easy", 0.5)) for i in range(1, 4))]) + "\n")  # fmt: skip
+    good = [json.dumps(_row(i, "easy", 0.5)) for i in range(1, 4)]
+    return write("rows.jsonl", "\n".join([json.dumps(_row(0, "easy", 0.5)), *BAD_ROWS, *good]) + "\n")
 
 
 def test_a_bad_row_stops_the_stage_naming_file_line_and_field(write):

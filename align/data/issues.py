@@ -62,7 +62,11 @@ class RowIssues:
     def to_dict(self) -> dict:
         """`{code: {"count", "meaning", "first": ["file:12: chosen: is empty", ...]}}` in `PROBLEM_KINDS` order."""
         return {
-            code: {"count": self.counts[code], "meaning": PROBLEM_KINDS[code], "first": [str(p) for p in self.first[code]]}
+            code: {
+                "count": self.counts[code],
+                "meaning": PROBLEM_KINDS[code],
+                "first": [str(p) for p in self.first[code]],
+            }
             for code in PROBLEM_KINDS
             if self.counts[code]
         }
@@ -72,8 +76,10 @@ class RowIssues:
 
     def log_dropped(self, what: str) -> None:
         """One warning per kind of dropped row, with the first example, so the training log shows every drop."""
-        for code, entry in self.to_dict().items():
-            logger.warning("%s: dropped %d row(s): %s; first: %s", what, entry["count"], entry["meaning"], entry["first"][0])
+        for entry in self.to_dict().values():
+            logger.warning(
+                "%s: dropped %d row(s): %s; first: %s", what, entry["count"], entry["meaning"], entry["first"][0]
+            )
 
 
 def answer_key(row) -> tuple:

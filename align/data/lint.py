@@ -72,7 +72,9 @@ def _answer_keys(row) -> list[str]:
         return ["completion"]
     if isinstance(row, ScoredPrompt):
         return [f"completions[{i}]" for i in range(len(row.completions))]
-    return ["chosen"] + (["rejected"] if isinstance(row.rejected, str) else [f"rejected[{i}]" for i in range(len(row.rejected))])
+    return ["chosen"] + (
+        ["rejected"] if isinstance(row.rejected, str) else [f"rejected[{i}]" for i in range(len(row.rejected))]
+    )
 
 
 def _prompt(row):

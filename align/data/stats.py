@@ -92,7 +92,9 @@ def _score_summary(rows: list) -> dict:
         if "chosen" in per_role:
             pairs += len(per_role["rejected"])
             agree += sum(per_role["chosen"][0] > r for r in per_role["rejected"])
-    summary = {role: {name: round(statistics.fmean(v), 3) for name, v in metrics.items()} for role, metrics in sums.items()}
+    summary = {
+        role: {name: round(statistics.fmean(v), 3) for name, v in metrics.items()} for role, metrics in sums.items()
+    }
     if pairs:
         summary["scorer_prefers_chosen"] = round(agree / pairs, 4)
     return summary

@@ -104,6 +104,35 @@ def _check_source(source, kind: str, base_dir: Path, path: KeyPath, out: Collect
         out.add(path + ("weight",), f"{source.weight} must be positive")
 
 
+def _check_reference(stage, path: KeyPath, out: Collector) -> None:
+    if stage.kind == "preference" and stage.reference == "none":
+        needing = [t.name for t in stage.loss if t.name in loss_names() and loss_info(t.name).needs_reference]
+        if needing:
+            out.add(path + ("reference",), f"none, but loss {needing[0]!r} compares with a reference model; use "
+                    "base or previous, or a reference-free loss (simpo, cpo, orpo)")  # fmt: skip
+
+
+def _check_eval(stage, base_dir: Path, path: KeyPath, out: Collector) -> None:
+    """Probe prompts exist, sizes are positive, and every gate has what it measures."""
+    ev, gates, at = stage.eval, stage.eval.gates, path + ("eval",)
+    if ev.prompts is not None and not (base_dir / ev.prompts).expanduser().is_file():
+        out.add(at + ("prompts",), f"no such file: {base_dir / ev.prompts}")
+    for key in ("max_prompts", "max_new_tokens", "batch_size"):
+        value = getattr(ev, key)
+        if value is not None and value <= 0:
+            out.add(at + (key,), f"{value} must be positive")
+    for key in ("max_mean_tokens_ratio", "max_key_point_recall_drop"):
+        if getattr(gates, key) is not None and ev.prompts is None:
+            out.add(at + ("gates", key), "measures probe answers: set eval.prompts (JSONL prompts with key_points)")
+    if gates.min_pair_accuracy is not None:
+        if stage.kind != "preference":
+            out.add(at + ("gates", "min_pair_accuracy"), "sft stages have no pairs; use it on a preference stage")
+        elif not stage.data.eval and not stage.data.eval_fraction:
+            out.add(at + ("gates", "min_pair_accuracy"), "needs held-out pairs: set data.eval or data.eval_fraction")
+        elif not 0.0 <= gates.min_pair_accuracy <= 1.0:
+            out.add(at + ("gates", "min_pair_accuracy"), f"{gates.min_pair_accuracy} must be in [0, 1]")
+
+
 def _check_stages(recipe: Recipe, raw_stages: list, base_dir: Path, top_level_ok: bool, out: Collector) -> None:
     seen: set[str] = set()
     for index, stage in enumerate(recipe.stages):
@@ -145,6 +174,8 @@ def _check_stages(recipe: Recipe, raw_stages: list, base_dir: Path, top_level_ok
                 path + ("training", "precompute_ref_log_probs"),
                 "lddpo needs the reference's shared-prefix log-probs, which are not cached; set it to false",
             )
+        _check_reference(stage, path, out)
+        _check_eval(stage, base_dir, path, out)
         if top_level_ok and check_training_keys(stage.kind, stage.training, path + ("training",), out):
             validate_training_values(stage.kind, {**recipe.training, **stage.training}, path + ("training",), out)
 

@@ -126,6 +126,47 @@ class LossConfig:
 
 
 @dataclass
+class GatesConfig:
+    """Thresholds a stage must meet after training, or the run stops (exit 1) naming the gate and the miss.
+
+    Probe figures compare the stage's adapter with the base model (adapters off) on `eval.prompts`; the base
+    model's answers are generated once per run and reused by every stage.
+    """
+
+    max_mean_tokens_ratio: float | None = doc(
+        "Most the mean probe answer length (tokens) may be, as a fraction of the base model's: 0.8 demands answers "
+        "at least 20% shorter. Needs `eval.prompts`.",
+        default=None,
+    )
+    min_pair_accuracy: float | None = doc(
+        "Least held-out reward accuracy (share of held-out pairs whose chosen answer gets the higher implicit "
+        "reward, in [0, 1]). Needs held-out pairs: `data.eval` or `data.eval_fraction`; preference stages only.",
+        default=None,
+    )
+    max_key_point_recall_drop: float | None = doc(
+        "Most the mean key-point recall on the probe prompts may fall below the base model's, in absolute recall "
+        "([0, 1]; 0.05 = five points). Guards against concise-but-incomplete. Needs `eval.prompts` with `key_points`.",
+        default=None,
+    )
+
+
+@dataclass
+class StageEvalConfig:
+    """What a stage checks after training besides its held-out pairs (those are `data.eval`): probe prompts
+    answered by the adapter and the base model, and the gates."""
+
+    prompts: str | None = doc(
+        "A JSONL file of probe prompts (`prompt`, optional `key_points`), relative to the recipe: answered greedily "
+        "after the stage by the adapter and by the base model; figures go to summary.json and metrics.jsonl.",
+        default=None,
+    )
+    max_prompts: int | None = doc("Use at most this many probe prompts (the first ones); unset = all.", default=16)
+    max_new_tokens: int = doc("Answer length cap for probe answers, in tokens.", default=160)
+    batch_size: int = doc("Probe prompts per generation batch.", default=8)
+    gates: GatesConfig = doc("Thresholds the stage must meet.", default_factory=GatesConfig)
+
+
+@dataclass
 class StageConfig:
     """One stage of the curriculum: its data, loss and training arguments. The adapter is carried forward."""
 
@@ -147,16 +188,21 @@ class StageConfig:
         "adapter from `peft` on the base model (the earlier stages' adapters stay saved in their folders).",
         default="continue",
     )
-    reference: Literal["base", "previous"] = doc(
+    reference: Literal["base", "previous", "none"] = doc(
         "The reference policy of reference-based losses. `base`: the base model (the adapter disabled). `previous`: "
         "a frozen copy of the adapter this stage starts from, i.e. the previous stage's result (Curri-DPO); on the "
-        "first stage that is a fresh adapter, so it equals `base`. Both live in the one model: no second copy.",
+        "first stage that is a fresh adapter, so it equals `base`. Both live in the one model: no second copy. "
+        "`none`: no reference at all; only reference-free losses (simpo, cpo, orpo, sft) are allowed.",
         default="base",
     )
     training: dict = doc(
         "Arguments for trl's `DPOConfig` (learning_rate, num_train_epochs, per_device_train_batch_size, max_length, "
         "beta is set by the loss...). Merged over the recipe's top-level `training`.",
         default_factory=dict,
+    )
+    eval: StageEvalConfig = doc(
+        "Probe prompts and gates checked after the stage trains (held-out pairs are `data.eval`).",
+        default_factory=StageEvalConfig,
     )
 
 

@@ -137,8 +137,9 @@ def run_stage(
     )
     peft_model = trainer.model
     dropped = _count_dropped(stage, train_rows, eval_rows, trainer)
-    if stage.reference == "base":
-        # trl keeps a frozen copy of a carried-over adapter as the reference; `base` means adapters off instead.
+    if stage.reference != "previous":
+        # trl keeps a frozen copy of a carried-over adapter as the reference; `base` means adapters off instead, and
+        # `none` (reference-free losses only) needs no copy at all.
         _drop_reference_adapter(peft_model)
     train_output = trainer.train()
     if not math.isfinite(train_output.training_loss):

@@ -358,8 +358,9 @@ def test_scored_unscored_answers_and_labels():
     plain = normalise_scored({"prompt": "q", "completions": ["a", {"text": "b", "kind": "vague"}]}, AT)
     assert plain.completions == [("a", {}), ("b", {})] and not plain.scored
     assert plain.labels == [{}, {"kind": "vague"}] and plain.line == 7
-    scored = normalise_scored({"prompt": "q", "completions": [{"text": "a", "score": 2, "kind": "x"}, {"text": "b",
-                                                                                                     "score": 1}]}, AT)
+    scored = normalise_scored(
+        {"prompt": "q", "completions": [{"text": "a", "score": 2, "kind": "x"}, {"text": "b", "score": 1}]}, AT
+    )
     assert scored.scored and scored.labels == [{"kind": "x"}, {}]
 
 

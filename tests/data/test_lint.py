@@ -67,13 +67,15 @@ def test_mixed_number_of_negatives_is_counted_against_the_common_k(write):
 def test_too_long_rows_are_found_with_the_tokenizer(write, tiny_model_dir):
     """Rows longer than max_length tokens (chat template included) are reported with their token counts; if this
     fails, users learn only from silently truncated training sequences."""
-    from align.models import load_tokenizer
     from align.data.token_lengths import sequence_lengths
+    from align.models import load_tokenizer
 
     tokenizer = load_tokenizer(str(tiny_model_dir))
     long_answer = "Run the command again and check the output. " * 30
     path = _jsonl(write, [_row(1), _row(2, rejected=long_answer)])
-    prompt_len, (chosen_len, rejected_len) = sequence_lengths(tokenizer, _row(2)["prompt"], [GOOD["chosen"], long_answer])
+    prompt_len, (chosen_len, rejected_len) = sequence_lengths(
+        tokenizer, _row(2)["prompt"], [GOOD["chosen"], long_answer]
+    )
     limit = (chosen_len + rejected_len) // 2
     report = lint_source(path, tokenizer=tokenizer, max_length=limit)
     (first,) = report.issues.to_dict()["too_long"]["first"]
@@ -90,8 +92,12 @@ def test_distribution_and_statistics_match_hand_computation():
     assert distribution(list(range(1, 11))) == {"min": 1, "p50": 5, "p90": 9, "max": 10, "mean": 5.5}
     rows = [
         PreferenceRow("q one", "Run ls.", "Well, it depends on many things really.", meta={"kind": "vague"}),
-        PreferenceRow("q two", "Open the file and edit it now.", ["Edit it.", "It may depend on what you like best."],
-                      meta={"kind": "incomplete"}),  # fmt: skip
+        PreferenceRow(
+            "q two",
+            "Open the file and edit it now.",
+            ["Edit it.", "It may depend on what you like best."],
+            meta={"kind": "incomplete"},
+        ),  # fmt: skip
     ]
     stats = row_statistics(rows)
     assert stats["length_unit"] == "words" and stats["chosen_shorter_share"] == round(2 / 3, 4)
@@ -112,7 +118,7 @@ def test_cli_exit_codes_and_json(write, capsys):
     assert payload["exit_code"] == PROBLEMS and payload["sources"][0]["problems"]["duplicate"]["count"] == 1
     assert main(["data", "inspect", str(clean.with_name("absent.jsonl"))]) == UNREADABLE
     assert "no such file" in capsys.readouterr().out
-    broken = write("broken.json", "[{\"prompt\": ")
+    broken = write("broken.json", '[{"prompt": ')
     assert main(["data", "inspect", str(broken)]) == UNREADABLE
 
 
@@ -121,7 +127,9 @@ def test_recipe_mode_checks_every_stage_with_its_max_length(write, tiny_model_di
     stage's max_length. If this fails, `inspect RECIPE` checks different rules than training applies."""
     _jsonl(write, [{"prompt": "q", "completion": "Run `ls`."}, {"prompt": "q2", "completion": ""}], "sft.jsonl")
     _jsonl(write, [_row(1), _row(2, rejected="word " * 200)], "pairs.jsonl")
-    recipe = write("r.yaml", f"""
+    recipe = write(
+        "r.yaml",
+        f"""
 name: lint
 model: {{name: {tiny_model_dir}}}
 stages:
@@ -131,7 +139,8 @@ stages:
   - name: pairs
     data: {{train: [{{path: pairs.jsonl}}]}}
     training: {{max_length: 64}}
-""")
+""",
+    )
     assert main(["data", "inspect", str(recipe), "--json"]) == PROBLEMS
     sources = json.loads(capsys.readouterr().out)["sources"]
     by_stage = {s["stage"]: s for s in sources}

@@ -1,5 +1,6 @@
 """Preference data in many shapes: readers by container (JSONL, JSON, CSV, Parquet, save_to_disk folders, Hub ids),
-normalisers by format (standard, conversational, implicit_prompt, scored, completion), and loading/mixing whole sources."""
+normalisers by format (standard, conversational, implicit_prompt, scored, completion), and loading/mixing whole
+sources."""
 
 from align.data.formats.normalise import (
     FIELDS,

@@ -77,7 +77,9 @@ def strings(value, row: Fields, key: str) -> str | list[str]:
 def distinct_answers(chosen: str, rejected: str | list[str], row: Fields) -> None:
     for answer in [rejected] if isinstance(rejected, str) else rejected:
         if chosen.strip() == answer.strip():
-            raise row.fail(row.key("chosen"), "chosen and rejected are identical: the pair teaches nothing", "identical")
+            raise row.fail(
+                row.key("chosen"), "chosen and rejected are identical: the pair teaches nothing", "identical"
+            )
 
 
 def _message(item, row: Fields, key: str) -> dict:

@@ -264,6 +264,7 @@ def detect_format(record: Record | dict, columns: Mapping[str, str] | None = Non
     message = (
         f"cannot tell the data format from its columns ({', '.join(map(str, data)) or 'none'}); expected prompt, "
         "chosen, rejected (standard/conversational), chosen, rejected (implicit_prompt) or prompt, completions "
-        "(scored) or prompt, completion (completion, for SFT); name the format, and map other column names with `columns`"
+        "(scored) or prompt, completion (completion, for SFT); name the format, and map other column names with "
+        "`columns`"
     )
     raise AlignError(record.where.problem(message) if isinstance(record, Record) else Problem("record", message))

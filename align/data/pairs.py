@@ -1,0 +1,541 @@
+"""`align data build`: preference pairs from multi-answer data that favour the concise, actionable, complete answer.
+
+Input is scored data (`ScoredPrompt`s: a prompt with two or more completions, scored by the data or not). Per prompt
+the builder ranks the completions, forms every candidate pair (each of the n·(n−1)/2 two-answer combinations), drops
+the unusable ones (identical, tied, margin too small, concise scorer disagreeing, lengths too different), keeps at most
+N diverse pairs, then across the dataset limits how often the shorter answer wins. Each written row carries `margin`,
+`difficulty` and `kind` columns, which recipes filter (`kinds`, `difficulties`, `min_margin`) and order
+(`easy_to_hard`) by. Every candidate pair is either written or counted under the reason it was dropped.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Literal
+
+from align.data.formats import ScoredPrompt, load_source
+from align.data.formats.readers import resolve_input
+from align.data.rows import PreferenceRow
+from align.data.scoring import AnswerScores, concise_score, count_words, score_answer
+from align.errors import AlignError, Problem
+
+#: Why a candidate pair was not written: the pair checks in the order they run (a pair counts under the first it
+#: fails), then the per-prompt pick (a repeat of a row already built is a `duplicate_pair`), then the dataset-level
+#: balance. A prompt that gives no row is counted under the last of these that removed its pairs.
+DROP_REASONS = ("identical_answers", "tied", "below_min_margin", "concise_disagrees", "length_ratio",
+                "too_few_negatives", "per_prompt_cap", "duplicate_pair", "chosen_shorter_share")  # fmt: skip
+DIFFICULTIES = ("easy", "medium", "hard")
+#: Kind classifier bounds on rejected words / chosen words. The shipped seeds fit them: `verbose` answers are ~3× the
+#: reference, `vague` ones within ±25% of it, `incomplete` ones at most 75% of it.
+VERBOSE_RATIO = 1.5
+SIMILAR_MIN_RATIO = 0.75
+#: Margins and scores are rounded to this many decimals before any comparison, so the builder's ties, `min_margin`
+#: and difficulty decisions are exactly the ones a recipe reproduces from the written `margin` column.
+DECIMALS = 4
+
+
+def _in_range(value, low: float, high: float = math.inf, whole: bool = False, optional: bool = False) -> bool:
+    """Whether `value` is a number (a whole one if `whole`) in [low, high]; None passes when `optional`."""
+    if value is None:
+        return optional
+    if isinstance(value, bool) or not isinstance(value, int if whole else (int, float)):
+        return False
+    return math.isfinite(value) and low <= value <= high
+
+
+def _flag_error(name: str, message: str) -> AlignError:
+    return AlignError(Problem(f"--{name.replace('_', '-')}", message))
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    """How answers become pairs (see the module docstring for the order of the steps).
+
+    `score` picks the ranking score, whose units `min_margin`, `margin` and `difficulty_thresholds` are in:
+      - "data": the data's scores (`score_key`, or `Σ score_weights·score`, else the only score);
+      - "concise": align's concise scorer (`scoring.concise_score`, in [0, 1]), ignoring any data scores;
+      - "both": the data's scores, and a pair is kept only if the concise scorer also ranks its chosen answer
+        strictly higher (else dropped as `concise_disagrees`); the concise score breaks rank ties.
+    Input whose answers carry no scores is always ranked by the concise scorer; a build never mixes units, so
+    scored and unscored rows in one input are an error.
+    `max_length_ratio`: drop pairs whose longer answer has more than this many times the words of the shorter.
+    `max_chosen_shorter_share`: at most this share of written rows may have the shorter answer chosen, so a model
+    cannot learn "shorter wins"; the lowest-margin such rows are dropped first.
+    `difficulty_thresholds` `(lo, hi)`: margin ≥ hi → easy, < lo → hard, else medium; None: the tertiles of the
+    written rows' margins. `negatives` K > 1: one row per prompt, its best answer against K rejected answers.
+    """
+
+    score: Literal["data", "concise", "both"] = "data"
+    score_key: str | None = None
+    score_weights: Mapping[str, float] | None = None
+    min_margin: float = 0.0
+    max_pairs_per_prompt: int | None = None
+    max_length_ratio: float | None = None
+    max_chosen_shorter_share: float | None = None
+    difficulty_thresholds: tuple[float, float] | None = None
+    negatives: int = 1
+
+    def __post_init__(self) -> None:
+        if self.score not in ("data", "concise", "both"):
+            raise _flag_error("score", f"must be data, concise or both, got {self.score!r}")
+        if self.score_key and self.score_weights:
+            raise _flag_error("score_key", "give score_key or score_weights, not both")
+        checks = [
+            ("min_margin", self.min_margin, _in_range(self.min_margin, 0), "a number ≥ 0"),
+            ("max_pairs_per_prompt", self.max_pairs_per_prompt,
+             _in_range(self.max_pairs_per_prompt, 1, whole=True, optional=True), "a whole number ≥ 1"),
+            ("max_length_ratio", self.max_length_ratio, _in_range(self.max_length_ratio, 1, optional=True),
+             "a number ≥ 1 (longer answer's words / shorter answer's words)"),
+            ("max_chosen_shorter_share", self.max_chosen_shorter_share,
+             _in_range(self.max_chosen_shorter_share, 0, 1, optional=True), "a share from 0 to 1"),
+            ("negatives", self.negatives, _in_range(self.negatives, 1, whole=True), "a whole number ≥ 1"),
+        ]  # fmt: skip
+        for name, value, ok, need in checks:
+            if not ok:
+                raise _flag_error(name, f"must be {need}, got {value!r}")
+        limits = self.difficulty_thresholds
+        pair = isinstance(limits, (tuple, list)) and len(limits) == 2 and all(_in_range(x, -math.inf) for x in limits)
+        if limits is not None and not (pair and limits[0] <= limits[1]):
+            raise _flag_error("difficulty_thresholds", f"must be two numbers lo ≤ hi, got {limits!r}")
+        if self.negatives > 1 and self.max_pairs_per_prompt is not None:
+            message = "applies to pairs; with negatives > 1 every prompt gives one row (its best answer vs K others)"
+            raise _flag_error("max_pairs_per_prompt", message)
+
+
+@dataclass(frozen=True)
+class _Answer:
+    """One completion: its position in the row, the scorer's metrics, its concise score ([0, 1]), its ranking score
+    (data or concise units) and its own `kind` label, if the data gave one."""
+
+    index: int
+    text: str
+    metrics: AnswerScores
+    concise: float
+    score: float
+    label: str | None
+
+
+@dataclass(frozen=True)
+class _Row:
+    """One output row: `at` (the prompt's index), the chosen answer and its K rejected answers, best separated
+    first; a row is described by its hardest (last) negative: margin, kind, difficulty, chosen-shorter."""
+
+    at: int
+    prompt: ScoredPrompt
+    chosen: _Answer
+    rejected: tuple[_Answer, ...]
+    margins: tuple[float, ...]
+
+    @property
+    def margin(self) -> float:
+        return self.margins[-1]
+
+    @property
+    def chosen_shorter(self) -> bool:
+        return self.chosen.metrics.words < self.rejected[-1].metrics.words
+
+
+def _row_error(prompt: ScoredPrompt, key: str, message: str) -> AlignError:
+    return AlignError(Problem(prompt.location or prompt.source or "data", message, None, key))
+
+
+def _key_points(prompt: ScoredPrompt) -> list[str] | None:
+    """The row's `key_points` column (None when absent or empty): what the scorer's key-point recall looks for."""
+    value = prompt.meta.get("key_points")
+    if value is None or value == []:
+        return None
+    if not isinstance(value, list) or not all(isinstance(point, str) and point.strip() for point in value):
+        raise _row_error(prompt, "key_points", "must be a list of non-empty strings (phrases a complete answer has)")
+    return value
+
+
+def _label(prompt: ScoredPrompt, index: int) -> str | None:
+    labels = prompt.labels[index] if index < len(prompt.labels) else {}
+    kind = labels.get("kind")
+    if kind is not None and not (isinstance(kind, str) and kind.strip()):
+        raise _row_error(prompt, f"completions[{index}].kind", f"must be a non-empty string, got {kind!r}")
+    return kind
+
+
+def _answers(prompt: ScoredPrompt, options: BuildOptions, ranked_by: str) -> list[_Answer]:
+    """Every completion scored; the concise score's word budget is the row's `reference` length when it has one
+    (as `concise_score` intends), else the scorer's default."""
+    key_points = _key_points(prompt)
+    reference = prompt.meta.get("reference")
+    budget = count_words(reference) if isinstance(reference, str) and reference.strip() else None
+    data = None
+    if ranked_by != "concise":
+        try:
+            data = prompt.totals(options.score_key, options.score_weights)
+        except ValueError as exc:
+            raise _row_error(prompt, "completions", str(exc)) from None
+    answers = []
+    for index, (text, _) in enumerate(prompt.completions):
+        metrics = score_answer(prompt.prompt, text, key_points)
+        concise = concise_score(metrics, budget)
+        score = data[index] if data is not None else concise
+        answers.append(_Answer(index, text, metrics, concise, score, _label(prompt, index)))
+    return answers
+
+
+def _ranked_by(prompts: list[ScoredPrompt], options: BuildOptions) -> str:
+    """The score this build ranks by: `options.score`, or "concise" when no row carries scores."""
+    scored = [prompt.scored for prompt in prompts]
+    if options.score == "concise" or not any(scored):
+        return "concise"
+    if not all(scored):
+        odd, first = prompts[scored.index(False)], prompts[scored.index(True)]
+        message = (f"has unscored answers while {first.location or first.source} is scored; margins would mix the "
+                   "data's units with the concise scorer's: score every row, or rank all by score=concise")  # fmt: skip
+        raise _row_error(odd, "completions", message)
+    return options.score
+
+
+def _check_pair(better: _Answer, worse: _Answer, options: BuildOptions, ranked_by: str) -> tuple[str | None, float]:
+    """The first reason (DROP_REASONS) the pair better > worse is unusable, or None; and its rounded margin."""
+    margin = round(better.score - worse.score, DECIMALS)
+    words = sorted((better.metrics.words, worse.metrics.words))
+    if better.text.strip() == worse.text.strip():
+        return "identical_answers", margin
+    if margin <= 0:
+        return "tied", margin
+    if margin < options.min_margin:
+        return "below_min_margin", margin
+    if ranked_by == "both" and round(better.concise - worse.concise, DECIMALS) <= 0:
+        return "concise_disagrees", margin
+    if options.max_length_ratio is not None and words[1] > options.max_length_ratio * max(words[0], 1):
+        return "length_ratio", margin
+    return None, margin
+
+
+def _diverse(eligible: list[tuple[int, int, float]], cap: int | None) -> list[tuple[int, int, float]]:
+    """At most `cap` of the eligible `(chosen rank, rejected rank, margin)` pairs, chosen for diversity.
+
+    Pairs are considered best chosen answer first, then largest margin first; a pair is taken only if its rejected
+    answer is not rejected in an already-taken pair, until no such pair is left, then the rest in the same order.
+    So with answers A > B > C > D and cap 3 the pairs are A–D, A–C, A–B: the best answer against each other one.
+    """
+    ordered = sorted(eligible, key=lambda pair: (pair[0], -pair[2], pair[1]))
+    if cap is None:
+        return ordered
+    picked: list[tuple[int, int, float]] = []
+    for fresh_only in (True, False):
+        for pair in ordered:
+            used = {rejected for _, rejected, _ in picked}
+            if len(picked) < cap and pair not in picked and not (fresh_only and pair[1] in used):
+                picked.append(pair)
+    return picked
+
+
+def _eligible(order: list[_Answer], options: BuildOptions, ranked_by: str, reasons: Counter) -> list:
+    """`(chosen rank, rejected rank, margin)` of every candidate pair of answers in rank `order` that passes
+    `_check_pair`; the others are counted into `reasons`."""
+    eligible = []
+    for better in range(len(order)):
+        for worse in range(better + 1, len(order)):
+            reason, margin = _check_pair(order[better], order[worse], options, ranked_by)
+            if reason:
+                reasons[reason] += 1
+            else:
+                eligible.append((better, worse, margin))
+    return eligible
+
+
+def _prompt_rows(at: int, prompt: ScoredPrompt, options: BuildOptions, ranked_by: str, dropped: Counter, seen: set):
+    """The rows one prompt gives, its candidate count, and why it gives none (None when it gives some); pairs not
+    used are counted into `dropped` by reason. `seen` holds the rows built so far, which a row may not repeat."""
+    order = sorted(
+        _answers(prompt, options, ranked_by), key=lambda answer: (-answer.score, -answer.concise, answer.index)
+    )
+    reasons: Counter = Counter()
+    eligible = _eligible(order, options, ranked_by, reasons)
+
+    def key(group: list) -> tuple:
+        # What load_source counts as a repeated row (align.data.issues.answer_key): prompt and answers, stripped.
+        return prompt.prompt.strip(), order[group[0][0]].text.strip(), tuple(order[w].text.strip() for _, w, _ in group)
+
+    if options.negatives == 1:
+        fresh = [pair for pair in eligible if key([pair]) not in seen]
+        reasons["duplicate_pair"] += len(eligible) - len(fresh)
+        groups = [[pair] for pair in _diverse(fresh, options.max_pairs_per_prompt)]
+    else:
+        best = sorted((pair for pair in eligible if pair[0] == 0), key=lambda pair: (-pair[2], pair[1]))
+        groups = [best[: options.negatives]] if len(best) >= options.negatives else []
+        reasons["too_few_negatives"] += 0 if groups else len(eligible)
+        if groups and key(groups[0]) in seen:
+            reasons["duplicate_pair"] += options.negatives
+            groups = []
+    seen.update(map(key, groups))
+    candidates, used = len(order) * (len(order) - 1) // 2, sum(map(len, groups))
+    # The eligible pairs left unpicked: beyond the cap, or (K > 1) not among the best answer's K negatives.
+    reasons["per_prompt_cap"] += candidates - used - sum(reasons.values())
+    reasons = +reasons  # drop zero counts
+    dropped.update(reasons)
+    rows = [_Row(at, prompt, order[group[0][0]], tuple(order[w] for _, w, _ in group), tuple(m for *_, m in group))
+            for group in groups]  # fmt: skip
+    why = None if rows else max(reasons, key=DROP_REASONS.index, default="no_candidates")
+    return rows, candidates, why
+
+
+def _balance(rows: list[_Row], share: float | None) -> tuple[list[_Row], list[_Row]]:
+    """Rows kept and rows dropped so that at most `share` of the kept rows have the shorter answer chosen: the
+    chosen-shorter rows with the smallest margin go first, later rows first among equal margins."""
+    if share is None:
+        return rows, []
+    shorter = sorted((i for i, row in enumerate(rows) if row.chosen_shorter), key=lambda i: (rows[i].margin, -i))
+    count, total, drop = len(shorter), len(rows), set()
+    for index in shorter:
+        if count == 0 or count / total <= share:
+            break
+        drop.add(index)
+        count, total = count - 1, total - 1
+    return [r for i, r in enumerate(rows) if i not in drop], [r for i, r in enumerate(rows) if i in drop]
+
+
+def tertiles(margins: list[float]) -> tuple[float, float] | None:
+    """The 1/3 and 2/3 quantiles of `margins` (linear interpolation between the sorted values at position
+    p·(n−1), as numpy's default), rounded to DECIMALS; None when there are none.
+    [0.1, 0.2, 0.3, 0.4, 0.5, 0.6] → (0.2667, 0.4333)."""
+    if not margins:
+        return None
+    ordered = sorted(margins)
+
+    def quantile(p: float) -> float:
+        position = p * (len(ordered) - 1)
+        low = math.floor(position)
+        high = min(low + 1, len(ordered) - 1)
+        return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+    return round(quantile(1 / 3), DECIMALS), round(quantile(2 / 3), DECIMALS)
+
+
+def difficulty(margin: float, thresholds: tuple[float, float]) -> str:
+    """The difficulty of a margin, with thresholds (lo, hi): easy when margin ≥ hi, hard when < lo, else medium."""
+    low, high = thresholds
+    return "easy" if margin >= high else "hard" if margin < low else "medium"
+
+
+def classify_kind(chosen: AnswerScores, rejected: AnswerScores) -> str:
+    """Why the rejected answer is worse, from the scorer's metrics (r = rejected words / chosen words):
+
+    - "verbose": r ≥ 1.5 and key-point recall not lower (longer, nothing added);
+    - "vague": 0.75 ≤ r < 1.5 and lower actionability (about as long, less concrete);
+    - "incomplete": r < 1 and lower key-point recall (shorter, missing content; needs key points);
+    - "other": none of these.
+    """
+    ratio = rejected.words / max(chosen.words, 1)
+    recalls = (chosen.key_point_recall, rejected.key_point_recall)
+    lower_recall = None not in recalls and recalls[1] < recalls[0]
+    if ratio >= VERBOSE_RATIO and not lower_recall:
+        return "verbose"
+    if SIMILAR_MIN_RATIO <= ratio < VERBOSE_RATIO and rejected.actionability < chosen.actionability:
+        return "vague"
+    if ratio < 1 and lower_recall:
+        return "incomplete"
+    return "other"
+
+
+def _row_dict(row: _Row, thresholds: tuple[float, float], shadowed: Counter) -> dict:
+    """The output row: our columns in a fixed order, then the input row's other columns (ours win; counted)."""
+    kinds = [answer.label or classify_kind(row.chosen.metrics, answer.metrics) for answer in row.rejected]
+    multi = len(row.rejected) > 1
+
+    def one(values: list):
+        return values if multi else values[0]
+
+    out = {"prompt": row.prompt.prompt, "chosen": row.chosen.text, "rejected": one([a.text for a in row.rejected]),
+           "margin": row.margin, "difficulty": difficulty(row.margin, thresholds), "kind": kinds[-1]}  # fmt: skip
+    if multi:
+        out["rejected_kinds"] = kinds
+    out.update(
+        chosen_score=round(row.chosen.score, DECIMALS),
+        rejected_score=one([round(a.score, DECIMALS) for a in row.rejected]),
+        chosen_words=row.chosen.metrics.words,
+        rejected_words=one([a.metrics.words for a in row.rejected]),
+        source=row.prompt.location or row.prompt.source,
+    )
+    for key, value in row.prompt.meta.items():
+        if key in out:
+            shadowed[key] += 1
+        else:
+            out[key] = value
+    return out
+
+
+@dataclass
+class BuildReport:
+    """What a build read, dropped and wrote. Pair counts are chosen–rejected comparisons (a K-negative row is K of
+    them): `candidate_pairs` = `pairs_written` + Σ `dropped`. Margins and thresholds are in `ranked_by` units; shares
+    are fractions of rows; word means are whitespace words per answer."""
+
+    ranked_by: str
+    prompts_read: int
+    prompts_with_pairs: int
+    prompts_without_pairs: dict[str, int]
+    candidate_pairs: int
+    dropped: dict[str, int]
+    pairs_written: int
+    rows_written: int
+    kinds: dict[str, int]
+    difficulties: dict[str, int]
+    difficulty_thresholds: tuple[float, float] | None
+    thresholds_from: str
+    chosen_shorter_share_before: float | None
+    chosen_shorter_share_after: float | None
+    mean_chosen_words: float | None
+    mean_rejected_words: float | None
+    columns_shadowed: dict[str, int]
+    options: dict
+    input: str = ""
+    output: str = ""
+
+    def to_dict(self) -> dict:
+        """Plain JSON-ready values."""
+        return {**asdict(self), "difficulty_thresholds": list(self.difficulty_thresholds or []) or None}
+
+    def to_text(self) -> str:
+        """A few lines for people: what was written, what was dropped and why, and the balance of the rows."""
+
+        def counts(values: dict[str, int]) -> str:
+            return ", ".join(f"{key} {value}" for key, value in values.items() if value) or "none"
+
+        limits, after = self.difficulty_thresholds, self.chosen_shorter_share_after
+        how = "none" if limits is None else f"hard < {limits[0]:g} ≤ medium < {limits[1]:g} ≤ easy"
+        ranked = {"data": "the data's scores", "concise": "align's concise score (0-1)", "both": "the data's scores "
+                  "where the concise score agrees"}[self.ranked_by]  # fmt: skip
+        balanced = "not balanced" if self.options.get("max_chosen_shorter_share") is None else f"{after:.0%} after"
+        lines = [
+            f"{self.rows_written} rows ({self.pairs_written} pairs) from {self.prompts_read} prompts ranked by "
+            f"{ranked}; prompts without pairs: {counts(self.prompts_without_pairs)}",
+            f"candidate pairs {self.candidate_pairs}: written {self.pairs_written}; dropped: {counts(self.dropped)}",
+            f"kinds: {counts(self.kinds)}; difficulty: {counts(self.difficulties)} ({self.thresholds_from}: {how})",
+            f"chosen answer shorter in {self.chosen_shorter_share_before:.0%} of rows ({balanced}); mean words: "
+            f"chosen {self.mean_chosen_words}, rejected {self.mean_rejected_words}" if self.rows_written else "",
+            f"input columns replaced by ours: {counts(self.columns_shadowed)}" if self.columns_shadowed else "",
+            f"wrote {self.output} and {report_path(Path(self.output))}" if self.output else "",
+        ]  # fmt: skip
+        return "\n".join(line for line in lines if line)
+
+
+def _share(rows: list[_Row]) -> float | None:
+    return round(sum(row.chosen_shorter for row in rows) / len(rows), DECIMALS) if rows else None
+
+
+def _mean(values: list[int]) -> float | None:
+    return round(sum(values) / len(values), 1) if values else None
+
+
+def build_pairs(prompts: list[ScoredPrompt], options: BuildOptions | None = None) -> tuple[list[dict], BuildReport]:
+    """Preference rows (dicts in output column order) from `prompts`, and the report of what was kept and dropped.
+
+    Pure and deterministic: rows come in input order, a prompt's pairs in the order `_diverse` picks them.
+    """
+    options = options or BuildOptions()
+    ranked_by = _ranked_by(prompts, options)
+    dropped, without, shadowed, rows, candidates, seen = Counter(), Counter(), Counter(), [], 0, set()
+    for at, prompt in enumerate(prompts):
+        prompt_rows, count, why = _prompt_rows(at, prompt, options, ranked_by, dropped, seen)
+        rows += prompt_rows
+        candidates += count
+        without.update([why] if why else [])
+    share_before = _share(rows)
+    rows, removed = _balance(rows, options.max_chosen_shorter_share)
+    dropped["chosen_shorter_share"] += sum(len(row.rejected) for row in removed)
+    without["chosen_shorter_share"] += len({row.at for row in removed} - {row.at for row in rows})
+    thresholds = options.difficulty_thresholds or tertiles([row.margin for row in rows])
+    out = [_row_dict(row, thresholds, shadowed) for row in rows]
+    report = BuildReport(
+        ranked_by=ranked_by,
+        prompts_read=len(prompts),
+        prompts_with_pairs=len({row.at for row in rows}),
+        prompts_without_pairs={why: without[why] for why in (*DROP_REASONS, "no_candidates") if without[why]},
+        candidate_pairs=candidates,
+        dropped={reason: dropped[reason] for reason in DROP_REASONS},
+        pairs_written=sum(len(row.rejected) for row in rows),
+        rows_written=len(rows),
+        kinds=dict(sorted(Counter(row["kind"] for row in out).items())),
+        difficulties={name: sum(row["difficulty"] == name for row in out) for name in DIFFICULTIES},
+        difficulty_thresholds=tuple(thresholds) if thresholds else None,
+        thresholds_from="options" if options.difficulty_thresholds else "tertiles",
+        chosen_shorter_share_before=share_before,
+        chosen_shorter_share_after=_share(rows),
+        mean_chosen_words=_mean([row.chosen.metrics.words for row in rows]),
+        mean_rejected_words=_mean([answer.metrics.words for row in rows for answer in row.rejected]),
+        columns_shadowed=dict(sorted(shadowed.items())),
+        options={**asdict(options), "score_weights": dict(options.score_weights) if options.score_weights else None},
+    )
+    return out, report
+
+
+def report_path(output: Path) -> Path:
+    """Where the report of a build writing `output` goes: `pairs.jsonl` → `pairs.report.json`."""
+    return output.with_suffix(".report.json")
+
+
+def _check_paths(input_path: str | Path, output: Path, base_dir: Path | None) -> None:
+    """The output is a new `.jsonl` file: never the input (nor the input's report path), never a folder."""
+    if output.suffix.lower() != ".jsonl":
+        raise AlignError(Problem(str(output), "the pairs are JSONL: give an output file ending in .jsonl"))
+    if output.is_dir():
+        raise AlignError(Problem(str(output), "is a folder; give an output file ending in .jsonl"))
+    source = resolve_input(str(input_path), base_dir)
+    if source is not None and source.resolve() in (output.resolve(), report_path(output).resolve()):
+        raise AlignError(Problem(str(output), f"would overwrite the input {input_path}; write the pairs elsewhere"))
+
+
+def _load(input_path, options: BuildOptions, base_dir, columns, split) -> list[ScoredPrompt]:
+    """The input's multi-answer rows; input that already holds pairs is an error that says so."""
+    rows = load_source(input_path, "auto", columns, base_dir, split,
+                       score_key=options.score_key, score_weights=options.score_weights)  # fmt: skip
+    if not isinstance(rows[0], ScoredPrompt):
+        pairs = isinstance(rows[0], PreferenceRow)
+        what = "preference pairs (prompt, chosen, rejected)" if pairs else "one answer per prompt (prompt, completion)"
+        message = (f"already holds {what}; building pairs needs multi-answer rows: a prompt and `completions`, a list "
+                   "of two or more answers (scored or not)")  # fmt: skip
+        raise AlignError(Problem(str(input_path), message))
+    return rows
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    """Write `text` to a temporary file beside `path`, then rename it over `path`: readers never see half a file."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary.write_text(text, encoding="utf-8", newline="\n")
+        os.replace(temporary, path)
+    except OSError as exc:
+        temporary.unlink(missing_ok=True)
+        raise AlignError(Problem(str(path), f"cannot write: {exc.strerror or exc}")) from None
+
+
+def write_pairs(
+    input_path: str | Path,
+    output_path: str | Path,
+    options: BuildOptions | None = None,
+    base_dir: Path | None = None,
+    columns: Mapping[str, str] | None = None,
+    split: str = "train",
+) -> BuildReport:
+    """Read multi-answer rows from `input_path` (any source `load_source` reads; relative to `base_dir`), build
+    pairs, write them to `output_path` (JSONL) and the report to `report_path(output)`; return the report.
+
+    Nothing is written when no pair survives: the error names the reasons instead.
+    """
+    options = options or BuildOptions()
+    output = Path(output_path)
+    _check_paths(input_path, output, base_dir)
+    rows, report = build_pairs(_load(input_path, options, base_dir, columns, split), options)
+    if not rows:
+        reasons = ", ".join(f"{k} {v}" for k, v in report.dropped.items() if v) or "no candidate pairs"
+        message = f"no pairs to write from {report.candidate_pairs} candidate pairs (dropped: {reasons})"
+        raise AlignError(Problem(str(input_path), message))
+    report = replace(report, input=str(input_path), output=str(output))
+    _atomic_write(output, "".join(json.dumps(row, ensure_ascii=False, default=str) + "\n" for row in rows))
+    _atomic_write(report_path(output), json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n")
+    return report

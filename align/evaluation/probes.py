@@ -1,0 +1,67 @@
+"""Probe prompts after a stage: the adapter's greedy answers against the base model's, scored by the concise
+scorer. The base model's answers do not change during a run, so they are generated once and reused."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from align.evaluation.compare import answer_figures, answer_scores, load_prompts
+from align.evaluation.generation import generate_answers
+
+
+@dataclass
+class BaseAnswers:
+    """The base model's probe answers, keyed by (prompts file, prompt count, max_new_tokens)."""
+
+    cache: dict[tuple, tuple[list, list]] = field(default_factory=dict)
+
+    def get(self, key: tuple, make):
+        if key not in self.cache:
+            self.cache[key] = make()
+        return self.cache[key]
+
+
+def load_probe_prompts(path: str | Path, limit: int | None) -> list[dict]:
+    rows = load_prompts(str(path))
+    return rows[:limit] if limit is not None else rows
+
+
+def _ratio(numerator: float, denominator: float) -> float:
+    return numerator / denominator if denominator else float("inf")
+
+
+def probe_figures(tuned: dict, base: dict) -> dict[str, float]:
+    """`probe/*` figures: the adapter's answers (`tuned`), the base model's, and the two gate measures —
+    `probe/mean_tokens_ratio` (tuned ÷ base mean response tokens) and `probe/key_point_recall_drop` (base − tuned
+    mean key-point recall, when the prompts carry key points)."""
+    figures = {f"probe/{key}": value for key, value in tuned.items()}
+    figures.update({f"probe/base_{key}": value for key, value in base.items()})
+    figures["probe/mean_tokens_ratio"] = _ratio(tuned["mean_response_tokens"], base["mean_response_tokens"])
+    if "key_point_recall" in tuned and "key_point_recall" in base:
+        figures["probe/key_point_recall_drop"] = base["key_point_recall"] - tuned["key_point_recall"]
+    return figures
+
+
+def run_probes(model, tokenizer, rows: list[dict], max_new_tokens: int, batch_size: int, base_answers: BaseAnswers,
+               cache_key: tuple) -> tuple[dict[str, float], list[dict]]:  # fmt: skip
+    """Answer `rows` with `model` (its adapter on) and the base model (adapters off, cached); return the `probe/*`
+    figures and one record per prompt (`prompt`, `base`, `tuned`, token counts, key-point recall)."""
+    prompts = [row["prompt"] for row in rows]
+    gen = dict(max_new_tokens=max_new_tokens, batch_size=batch_size)
+    tuned = generate_answers(model, tokenizer, prompts, **gen)
+
+    def base_run():
+        with model.disable_adapter():
+            answers = generate_answers(model, tokenizer, prompts, **gen)
+        return answers, answer_scores(rows, answers)
+
+    base, base_scores = base_answers.get(cache_key, base_run)
+    tuned_scores = answer_scores(rows, tuned)
+    figures = probe_figures(answer_figures(tuned, tuned_scores), answer_figures(base, base_scores))
+    records = [
+        {"prompt": row["prompt"], "base": b[0], "tuned": t[0], "base_tokens": b[1], "tuned_tokens": t[1],
+         "base_key_point_recall": bs.key_point_recall, "tuned_key_point_recall": ts.key_point_recall}
+        for row, b, t, bs, ts in zip(rows, base, tuned, base_scores, tuned_scores, strict=True)
+    ]  # fmt: skip
+    return figures, records
