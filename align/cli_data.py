@@ -49,12 +49,100 @@ def _add_inspect(sub) -> None:
     inspect.set_defaults(func=_cmd_inspect)
 
 
+def _key_values(pairs: list[str], flag: str, number: bool = False) -> dict:
+    """`["a=b", ...]` → `{"a": "b"}` (values as floats when `number`), naming the flag on a malformed item."""
+    from align.errors import AlignError, Problem
+
+    out = {}
+    for item in pairs:
+        key, sep, value = item.partition("=")
+        try:
+            if not sep or not key or not value:
+                raise ValueError
+            out[key] = float(value) if number else value
+        except ValueError:
+            raise AlignError(Problem(flag, f"{item!r}: give NAME=VALUE{' (a number)' if number else ''}")) from None
+    return out
+
+
+def _thresholds(text: str | None):
+    from align.errors import AlignError, Problem
+
+    if text is None:
+        return None
+    try:
+        low, high = (float(x) for x in text.split(","))
+    except ValueError:
+        raise AlignError(Problem("--difficulty-thresholds", f"{text!r}: give LO,HI, e.g. 0.1,0.3")) from None
+    return (low, high)
+
+
+def _cmd_build(args) -> int:
+    from align.data.pair_files import write_pairs
+    from align.data.pair_options import BuildOptions
+
+    options = BuildOptions(
+        score=args.score,
+        score_key=args.score_key,
+        score_weights=_key_values(args.score_weight, "--score-weight", number=True) or None,
+        min_margin=args.min_margin,
+        max_pairs_per_prompt=args.max_pairs_per_prompt,
+        max_length_ratio=args.max_length_ratio,
+        max_chosen_shorter_share=args.max_chosen_shorter_share,
+        difficulty_thresholds=_thresholds(args.difficulty_thresholds),
+        negatives=args.negatives,
+    )
+    columns = _key_values(args.column, "--column")
+    report = write_pairs(args.input, args.output, options, columns=columns, split=args.split,
+                         drop_bad_rows=args.drop_bad_rows)  # fmt: skip
+    print(report.to_text())
+    return 0
+
+
+def _add_build(sub) -> None:
+    build = sub.add_parser(
+        "build",
+        help="build preference pairs from scored or multi-answer data",
+        description="Read rows with a prompt and `completions` (two or more answers: scored {text, score} objects, "
+        "or plain answers that align's concise scorer ranks, using a `key_points` column when present) and write "
+        "preference pairs that favour the concise, actionable, complete answer, with `margin`, `difficulty` "
+        "(easy/medium/hard by margin) and `kind` (verbose/vague/incomplete/other) columns for recipes to filter and "
+        "order by. Writes OUTPUT (JSONL) and OUTPUT's .report.json; every candidate pair not written is counted by "
+        "reason.",
+    )
+    build.add_argument("input", metavar="INPUT", help="a data file, save_to_disk folder or Hub id")
+    build.add_argument("-o", "--output", required=True, metavar="OUTPUT.jsonl", help="where the pairs go")
+    build.add_argument("--score", choices=("data", "concise", "both"), default="data", help="rank by the data's "
+                       "scores, align's concise score, or the data's scores where the concise score agrees "
+                       "(default data; unscored input always uses concise)")  # fmt: skip
+    build.add_argument("--score-key", help="which named score ranks completions with several")
+    build.add_argument("--score-weight", action="append", default=[], metavar="NAME=W",
+                       help="rank by a weighted sum of named scores (repeatable)")  # fmt: skip
+    build.add_argument("--min-margin", type=float, default=0.0, help="least score difference of a pair (default 0)")
+    build.add_argument("--max-pairs-per-prompt", type=int, metavar="N", help="keep at most N pairs per prompt")
+    build.add_argument("--max-length-ratio", type=float, metavar="R", help="skip pairs whose longer answer has more "
+                       "than R times the words of the shorter")  # fmt: skip
+    build.add_argument("--max-chosen-shorter-share", type=float, metavar="S", help="at most this share of rows "
+                       "may choose the shorter answer (lowest margins dropped first)")  # fmt: skip
+    build.add_argument("--difficulty-thresholds", metavar="LO,HI", help="margin >= HI easy, < LO hard (default: "
+                       "tertiles of the margins)")  # fmt: skip
+    build.add_argument("--negatives", type=int, default=1, metavar="K", help="K > 1: one row per prompt, its best "
+                       "answer against K rejected answers")  # fmt: skip
+    build.add_argument("--column", action="append", default=[], metavar="OURS=THEIRS",
+                       help="map a column: prompt=question, completions=answers (repeatable)")  # fmt: skip
+    build.add_argument("--split", default="train", help="split of a save_to_disk folder or Hub dataset")
+    build.add_argument("--drop-bad-rows", action="store_true", help="leave bad input rows out (counted in the "
+                       "report) instead of stopping at the first")  # fmt: skip
+    build.set_defaults(func=_cmd_build)
+
+
 def add_data(sub) -> None:
     """The `align data` command group."""
     data = sub.add_parser("data", help="inspect and build preference data", description="Data tools: `inspect` "
                           "lints data, `build` turns scored or multi-answer data into preference pairs.")  # fmt: skip
     group = data.add_subparsers(dest="data_command", metavar="COMMAND", parser_class=type(data))
     _add_inspect(group)
+    _add_build(group)
     data.set_defaults(func=lambda args: _data_help(data))
 
 

@@ -67,6 +67,7 @@ def inspect_target(target: str, overrides: list[str] = (), fmt: str = "auto", mo
 
 def _table(header: tuple, rows: list[list[str]], indent: str = "    ") -> list[str]:
     widths = [max(len(row[i]) for row in [list(header), *rows]) for i in range(len(header))]
+
     def line(row: list[str]) -> str:
         cells = zip(row, widths, strict=True)
         return indent + "  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(cells))

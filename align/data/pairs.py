@@ -10,18 +10,13 @@ N diverse pairs, then across the dataset limits how often the shorter answer win
 
 from __future__ import annotations
 
-import json
 import math
-import os
 from collections import Counter
-from collections.abc import Mapping
-from dataclasses import asdict, dataclass, replace
-from pathlib import Path
-from typing import Literal
+from dataclasses import asdict, dataclass
 
-from align.data.formats import ScoredPrompt, load_source
-from align.data.formats.readers import resolve_input
-from align.data.rows import PreferenceRow
+from align.data.formats import ScoredPrompt
+from align.data.pair_options import BuildOptions
+from align.data.pair_report import BuildReport
 from align.data.scoring import AnswerScores, concise_score, count_words, score_answer
 from align.errors import AlignError, Problem
 
@@ -38,74 +33,6 @@ SIMILAR_MIN_RATIO = 0.75
 #: Margins and scores are rounded to this many decimals before any comparison, so the builder's ties, `min_margin`
 #: and difficulty decisions are exactly the ones a recipe reproduces from the written `margin` column.
 DECIMALS = 4
-
-
-def _in_range(value, low: float, high: float = math.inf, whole: bool = False, optional: bool = False) -> bool:
-    """Whether `value` is a number (a whole one if `whole`) in [low, high]; None passes when `optional`."""
-    if value is None:
-        return optional
-    if isinstance(value, bool) or not isinstance(value, int if whole else (int, float)):
-        return False
-    return math.isfinite(value) and low <= value <= high
-
-
-def _flag_error(name: str, message: str) -> AlignError:
-    return AlignError(Problem(f"--{name.replace('_', '-')}", message))
-
-
-@dataclass(frozen=True)
-class BuildOptions:
-    """How answers become pairs (see the module docstring for the order of the steps).
-
-    `score` picks the ranking score, whose units `min_margin`, `margin` and `difficulty_thresholds` are in:
-      - "data": the data's scores (`score_key`, or `Σ score_weights·score`, else the only score);
-      - "concise": align's concise scorer (`scoring.concise_score`, in [0, 1]), ignoring any data scores;
-      - "both": the data's scores, and a pair is kept only if the concise scorer also ranks its chosen answer
-        strictly higher (else dropped as `concise_disagrees`); the concise score breaks rank ties.
-    Input whose answers carry no scores is always ranked by the concise scorer; a build never mixes units, so
-    scored and unscored rows in one input are an error.
-    `max_length_ratio`: drop pairs whose longer answer has more than this many times the words of the shorter.
-    `max_chosen_shorter_share`: at most this share of written rows may have the shorter answer chosen, so a model
-    cannot learn "shorter wins"; the lowest-margin such rows are dropped first.
-    `difficulty_thresholds` `(lo, hi)`: margin ≥ hi → easy, < lo → hard, else medium; None: the tertiles of the
-    written rows' margins. `negatives` K > 1: one row per prompt, its best answer against K rejected answers.
-    """
-
-    score: Literal["data", "concise", "both"] = "data"
-    score_key: str | None = None
-    score_weights: Mapping[str, float] | None = None
-    min_margin: float = 0.0
-    max_pairs_per_prompt: int | None = None
-    max_length_ratio: float | None = None
-    max_chosen_shorter_share: float | None = None
-    difficulty_thresholds: tuple[float, float] | None = None
-    negatives: int = 1
-
-    def __post_init__(self) -> None:
-        if self.score not in ("data", "concise", "both"):
-            raise _flag_error("score", f"must be data, concise or both, got {self.score!r}")
-        if self.score_key and self.score_weights:
-            raise _flag_error("score_key", "give score_key or score_weights, not both")
-        checks = [
-            ("min_margin", self.min_margin, _in_range(self.min_margin, 0), "a number ≥ 0"),
-            ("max_pairs_per_prompt", self.max_pairs_per_prompt,
-             _in_range(self.max_pairs_per_prompt, 1, whole=True, optional=True), "a whole number ≥ 1"),
-            ("max_length_ratio", self.max_length_ratio, _in_range(self.max_length_ratio, 1, optional=True),
-             "a number ≥ 1 (longer answer's words / shorter answer's words)"),
-            ("max_chosen_shorter_share", self.max_chosen_shorter_share,
-             _in_range(self.max_chosen_shorter_share, 0, 1, optional=True), "a share from 0 to 1"),
-            ("negatives", self.negatives, _in_range(self.negatives, 1, whole=True), "a whole number ≥ 1"),
-        ]  # fmt: skip
-        for name, value, ok, need in checks:
-            if not ok:
-                raise _flag_error(name, f"must be {need}, got {value!r}")
-        limits = self.difficulty_thresholds
-        pair = isinstance(limits, (tuple, list)) and len(limits) == 2 and all(_in_range(x, -math.inf) for x in limits)
-        if limits is not None and not (pair and limits[0] <= limits[1]):
-            raise _flag_error("difficulty_thresholds", f"must be two numbers lo ≤ hi, got {limits!r}")
-        if self.negatives > 1 and self.max_pairs_per_prompt is not None:
-            message = "applies to pairs; with negatives > 1 every prompt gives one row (its best answer vs K others)"
-            raise _flag_error("max_pairs_per_prompt", message)
 
 
 @dataclass(frozen=True)
@@ -368,61 +295,6 @@ def _row_dict(row: _Row, thresholds: tuple[float, float], shadowed: Counter) -> 
     return out
 
 
-@dataclass
-class BuildReport:
-    """What a build read, dropped and wrote. Pair counts are chosen–rejected comparisons (a K-negative row is K of
-    them): `candidate_pairs` = `pairs_written` + Σ `dropped`. Margins and thresholds are in `ranked_by` units; shares
-    are fractions of rows; word means are whitespace words per answer."""
-
-    ranked_by: str
-    prompts_read: int
-    prompts_with_pairs: int
-    prompts_without_pairs: dict[str, int]
-    candidate_pairs: int
-    dropped: dict[str, int]
-    pairs_written: int
-    rows_written: int
-    kinds: dict[str, int]
-    difficulties: dict[str, int]
-    difficulty_thresholds: tuple[float, float] | None
-    thresholds_from: str
-    chosen_shorter_share_before: float | None
-    chosen_shorter_share_after: float | None
-    mean_chosen_words: float | None
-    mean_rejected_words: float | None
-    columns_shadowed: dict[str, int]
-    options: dict
-    input: str = ""
-    output: str = ""
-
-    def to_dict(self) -> dict:
-        """Plain JSON-ready values."""
-        return {**asdict(self), "difficulty_thresholds": list(self.difficulty_thresholds or []) or None}
-
-    def to_text(self) -> str:
-        """A few lines for people: what was written, what was dropped and why, and the balance of the rows."""
-
-        def counts(values: dict[str, int]) -> str:
-            return ", ".join(f"{key} {value}" for key, value in values.items() if value) or "none"
-
-        limits, after = self.difficulty_thresholds, self.chosen_shorter_share_after
-        how = "none" if limits is None else f"hard < {limits[0]:g} ≤ medium < {limits[1]:g} ≤ easy"
-        ranked = {"data": "the data's scores", "concise": "align's concise score (0-1)", "both": "the data's scores "
-                  "where the concise score agrees"}[self.ranked_by]  # fmt: skip
-        balanced = "not balanced" if self.options.get("max_chosen_shorter_share") is None else f"{after:.0%} after"
-        lines = [
-            f"{self.rows_written} rows ({self.pairs_written} pairs) from {self.prompts_read} prompts ranked by "
-            f"{ranked}; prompts without pairs: {counts(self.prompts_without_pairs)}",
-            f"candidate pairs {self.candidate_pairs}: written {self.pairs_written}; dropped: {counts(self.dropped)}",
-            f"kinds: {counts(self.kinds)}; difficulty: {counts(self.difficulties)} ({self.thresholds_from}: {how})",
-            f"chosen answer shorter in {self.chosen_shorter_share_before:.0%} of rows ({balanced}); mean words: "
-            f"chosen {self.mean_chosen_words}, rejected {self.mean_rejected_words}" if self.rows_written else "",
-            f"input columns replaced by ours: {counts(self.columns_shadowed)}" if self.columns_shadowed else "",
-            f"wrote {self.output} and {report_path(Path(self.output))}" if self.output else "",
-        ]  # fmt: skip
-        return "\n".join(line for line in lines if line)
-
-
 def _share(rows: list[_Row]) -> float | None:
     return round(sum(row.chosen_shorter for row in rows) / len(rows), DECIMALS) if rows else None
 
@@ -471,71 +343,3 @@ def build_pairs(prompts: list[ScoredPrompt], options: BuildOptions | None = None
         options={**asdict(options), "score_weights": dict(options.score_weights) if options.score_weights else None},
     )
     return out, report
-
-
-def report_path(output: Path) -> Path:
-    """Where the report of a build writing `output` goes: `pairs.jsonl` → `pairs.report.json`."""
-    return output.with_suffix(".report.json")
-
-
-def _check_paths(input_path: str | Path, output: Path, base_dir: Path | None) -> None:
-    """The output is a new `.jsonl` file: never the input (nor the input's report path), never a folder."""
-    if output.suffix.lower() != ".jsonl":
-        raise AlignError(Problem(str(output), "the pairs are JSONL: give an output file ending in .jsonl"))
-    if output.is_dir():
-        raise AlignError(Problem(str(output), "is a folder; give an output file ending in .jsonl"))
-    source = resolve_input(str(input_path), base_dir)
-    if source is not None and source.resolve() in (output.resolve(), report_path(output).resolve()):
-        raise AlignError(Problem(str(output), f"would overwrite the input {input_path}; write the pairs elsewhere"))
-
-
-def _load(input_path, options: BuildOptions, base_dir, columns, split) -> list[ScoredPrompt]:
-    """The input's multi-answer rows; input that already holds pairs is an error that says so."""
-    rows = load_source(input_path, "auto", columns, base_dir, split,
-                       score_key=options.score_key, score_weights=options.score_weights)  # fmt: skip
-    if not isinstance(rows[0], ScoredPrompt):
-        pairs = isinstance(rows[0], PreferenceRow)
-        what = "preference pairs (prompt, chosen, rejected)" if pairs else "one answer per prompt (prompt, completion)"
-        message = (f"already holds {what}; building pairs needs multi-answer rows: a prompt and `completions`, a list "
-                   "of two or more answers (scored or not)")  # fmt: skip
-        raise AlignError(Problem(str(input_path), message))
-    return rows
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    """Write `text` to a temporary file beside `path`, then rename it over `path`: readers never see half a file."""
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary.write_text(text, encoding="utf-8", newline="\n")
-        os.replace(temporary, path)
-    except OSError as exc:
-        temporary.unlink(missing_ok=True)
-        raise AlignError(Problem(str(path), f"cannot write: {exc.strerror or exc}")) from None
-
-
-def write_pairs(
-    input_path: str | Path,
-    output_path: str | Path,
-    options: BuildOptions | None = None,
-    base_dir: Path | None = None,
-    columns: Mapping[str, str] | None = None,
-    split: str = "train",
-) -> BuildReport:
-    """Read multi-answer rows from `input_path` (any source `load_source` reads; relative to `base_dir`), build
-    pairs, write them to `output_path` (JSONL) and the report to `report_path(output)`; return the report.
-
-    Nothing is written when no pair survives: the error names the reasons instead.
-    """
-    options = options or BuildOptions()
-    output = Path(output_path)
-    _check_paths(input_path, output, base_dir)
-    rows, report = build_pairs(_load(input_path, options, base_dir, columns, split), options)
-    if not rows:
-        reasons = ", ".join(f"{k} {v}" for k, v in report.dropped.items() if v) or "no candidate pairs"
-        message = f"no pairs to write from {report.candidate_pairs} candidate pairs (dropped: {reasons})"
-        raise AlignError(Problem(str(input_path), message))
-    report = replace(report, input=str(input_path), output=str(output))
-    _atomic_write(output, "".join(json.dumps(row, ensure_ascii=False, default=str) + "\n" for row in rows))
-    _atomic_write(report_path(output), json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n")
-    return report

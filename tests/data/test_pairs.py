@@ -8,14 +8,14 @@ from types import SimpleNamespace
 import pytest
 
 from align.data.formats import ScoredPrompt, load_source
+from align.data.pair_files import write_pairs
+from align.data.pair_report import report_path
 from align.data.pairs import (
     DROP_REASONS,
     BuildOptions,
     build_pairs,
     classify_kind,
-    report_path,
     tertiles,
-    write_pairs,
 )
 from align.data.rows import PreferenceRow
 from align.data.scoring import score_answer
@@ -416,3 +416,28 @@ def test_no_surviving_pair_writes_nothing_and_says_why(tmp_path):
 def test_bad_options_name_the_flag(options, message):
     with pytest.raises(AlignError, match=message):
         BuildOptions(**options)
+
+
+def test_cli_build_writes_pairs_and_reports_drops(tmp_path, capsys):
+    """`align data build` end to end: flags reach the builder, the output reloads as preference rows, a malformed
+    flag is a one-line error with exit 2. If this fails the command users run differs from the tested function."""
+    from align.cli import main
+
+    rows = [{"prompt": f"q{i}", "key_points": ["11 minutes"], "completions": [
+        {"text": "1. Boil water. 2. Cook the eggs 11 minutes. 3. Cool them in ice water.", "kind": "good"},
+        {"text": "Great question! It depends on many things, and everyone is different.", "kind": "vague"},
+        {"text": "Boil the eggs.", "kind": "incomplete"}]} for i in range(3)]  # fmt: skip
+    source = tmp_path / "multi.jsonl"
+    source.write_text("".join(json.dumps(r) + "\n" for r in rows) + "{broken\n", encoding="utf-8")
+    out = tmp_path / "pairs.jsonl"
+    assert main(["data", "build", str(source), "-o", str(out), "--max-pairs-per-prompt", "1"]) == 2
+    assert "multi.jsonl:4: broken JSON" in capsys.readouterr().err
+    code = main(["data", "build", str(source), "-o", str(out), "--max-pairs-per-prompt", "1", "--drop-bad-rows"])
+    assert code == 0
+    text = capsys.readouterr().out
+    assert "3 rows (3 pairs) from 3 prompts" in text and "bad input rows dropped: unreadable 1" in text
+    pairs = load_source(out)
+    assert len(pairs) == 3 and all(p.chosen.startswith("1. Boil") for p in pairs)
+    assert {p.meta["kind"] for p in pairs} <= {"vague", "incomplete"} and all(p.meta["margin"] > 0 for p in pairs)
+    assert main(["data", "build", str(source), "-o", str(out), "--score-weight", "x"]) == 2
+    assert "--score-weight: 'x': give NAME=VALUE (a number)" in capsys.readouterr().err
