@@ -24,7 +24,7 @@ def _cmd_train(args) -> int:
     from align.recipe import load_recipe
 
     loaded = load_recipe(args.recipe, args.set)
-    summary = run_recipe(loaded, args.output_dir)
+    summary = run_recipe(loaded, args.output_dir, resume=args.resume, overwrite=args.overwrite)
     if int(os.environ.get("RANK", "0")) == 0:
         for stage in summary["stages"]:
             accuracy = stage["eval"].get("rewards/accuracies")
@@ -92,6 +92,10 @@ def _add_train(sub) -> None:
     )
     _recipe_arguments(train)
     train.add_argument("--output-dir", metavar="DIR", help="where outputs go (default: the recipe's output_dir)")
+    again = train.add_mutually_exclusive_group()
+    again.add_argument("--resume", action="store_true", help="continue the unfinished run in the output folder: "
+                       "skip its finished stages, restart the unfinished one from its latest checkpoint")  # fmt: skip
+    again.add_argument("--overwrite", action="store_true", help="replace a previous run in the output folder")
     train.set_defaults(func=_cmd_train)
 
 

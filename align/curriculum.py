@@ -12,14 +12,51 @@ from align.gates import GateMissed, check_gates, raise_on_missed
 from align.models import load_model, load_tokenizer
 from align.outputs import RunOutputs
 from align.recipe import LoadedRecipe
+from align.resume import ResumePoint, clear_run, plan_resume, trim_metrics
 from align.runtime import process_state
 from align.selection import stage_rows
 
 logger = logging.getLogger(__name__)
 
 
-def run_recipe(loaded: LoadedRecipe, output_dir: str | Path | None = None) -> dict[str, Any]:
-    """Train every stage of `loaded`; return the summary also written to `OUTPUT/summary.json`."""
+def _start(loaded: LoadedRecipe, outputs: RunOutputs, resume: bool, overwrite: bool) -> ResumePoint | None:
+    """Check the output folder (fresh, `--overwrite`, or `--resume`), write the resolved recipe; the resume point."""
+    names = [stage.name for stage in loaded.recipe.stages]
+    if overwrite and process_state().is_main_process:
+        clear_run(outputs, names)
+    # Every rank reads the folder, after rank 0 has cleared it and before rank 0 writes the new run's files.
+    process_state().wait_for_everyone()
+    point = plan_resume(outputs, loaded.resolved_raw(), names, resume and not overwrite)
+    if process_state().is_main_process:
+        outputs.prepare()
+        outputs.write_resolved_recipe(loaded.resolved_raw())
+        if point is not None:
+            dropped = trim_metrics(outputs, point)
+            logger.warning("resuming %s: %d stage(s) done, stage %s from %s (%d metrics rows to be logged again)",
+                           outputs.root, len(point.finished), point.next_stage, point.checkpoint or "its start",
+                           dropped)  # fmt: skip
+    process_state().wait_for_everyone()
+    return point
+
+
+def _load_policy(recipe, outputs: RunOutputs, point: ResumePoint | None):
+    """The base model, with the last finished stage's adapter loaded (trainable) when resuming after it."""
+    model = load_model(recipe.model.name, recipe.model.dtype, recipe.model.attn_implementation,
+                       recipe.model.trust_remote_code)  # fmt: skip
+    if point is not None and point.finished:
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, outputs.adapter_dir(point.finished[-1]["name"]), is_trainable=True)
+    return model
+
+
+def run_recipe(loaded: LoadedRecipe, output_dir: str | Path | None = None, resume: bool = False,
+               overwrite: bool = False) -> dict[str, Any]:  # fmt: skip
+    """Train every stage of `loaded`; return the summary also written to `OUTPUT/summary.json`.
+
+    `resume`: skip the stages an earlier, unfinished run of the same recipe finished, and continue its unfinished
+    stage from its latest complete checkpoint. `overwrite`: replace a previous run in the folder.
+    """
     from transformers import set_seed
 
     from align.training.stages import run_stage
@@ -27,14 +64,10 @@ def run_recipe(loaded: LoadedRecipe, output_dir: str | Path | None = None) -> di
     recipe = loaded.recipe
     state = process_state()
     outputs = RunOutputs(output_dir or recipe.output_dir or Path("runs") / recipe.name)
-    if state.is_main_process:
-        outputs.prepare()
-        outputs.write_resolved_recipe(loaded.resolved_raw())
+    point = _start(loaded, outputs, resume, overwrite)
     set_seed(recipe.seed)
     tokenizer = load_tokenizer(recipe.model.name, recipe.model.trust_remote_code)
-    model = load_model(
-        recipe.model.name, recipe.model.dtype, recipe.model.attn_implementation, recipe.model.trust_remote_code
-    )
+    model = _load_policy(recipe, outputs, point)
     summary: dict[str, Any] = {
         "recipe": recipe.name,
         "source": loaded.source,
@@ -42,17 +75,24 @@ def run_recipe(loaded: LoadedRecipe, output_dir: str | Path | None = None) -> di
         "world_size": state.num_processes,
         "output_dir": str(outputs.root),
         "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "stages": [],
+        "resumed": point is not None,
+        "stages": list(point.finished) if point else [],
     }
-    step_offset = 0
+    if state.is_main_process:
+        outputs.write_summary({**summary, "status": "running"})
+    step_offset = point.step_offset if point else 0
     base_answers = BaseAnswers()
+    done = set(point.finished_names) if point else set()
     for stage in recipe.stages:
+        if stage.name in done:
+            continue
         train_rows, eval_rows, row_counts = stage_rows(loaded, stage, recipe.seed)
         if stage.adapter == "new" and hasattr(model, "peft_config"):
             # Remove the LoRA layers without merging them: the base weights are untouched, so a fresh adapter starts
             # from the base model; the previous adapters are already saved in their stage folders.
             model = model.unload()
         logger.info("stage %s: %d training rows, %d held-out rows", stage.name, len(train_rows), len(eval_rows))
+        checkpoint = point.checkpoint if point and stage.name == point.next_stage else None
         result = run_stage(
             stage=stage,
             model=model,
@@ -66,6 +106,7 @@ def run_recipe(loaded: LoadedRecipe, output_dir: str | Path | None = None) -> di
             run_name=recipe.name,
             outputs=outputs,
             step_offset=step_offset,
+            resume_from=str(checkpoint) if checkpoint else None,
         )
         model = result.model
         step_offset += result.steps

@@ -109,8 +109,10 @@ def run_stage(
     run_name: str,
     outputs: RunOutputs,
     step_offset: int,
+    resume_from: str | None = None,
 ) -> StageResult:
-    """Train `model` (a base model, or a `PeftModel` carried from the previous stage) on one stage."""
+    """Train `model` (a base model, or a `PeftModel` carried from the previous stage) on one stage; `resume_from`, a
+    checkpoint folder of this stage, restores its adapter, optimizer, scheduler, RNG and data position first."""
     if stage.data.order != "shuffled":
         # The rows arrive in training order (file order, or easy → hard): the sampler must not reshuffle them.
         training = {**training, "train_sampling_strategy": "sequential"}
@@ -141,7 +143,7 @@ def run_stage(
         # trl keeps a frozen copy of a carried-over adapter as the reference; `base` means adapters off instead, and
         # `none` (reference-free losses only) needs no copy at all.
         _drop_reference_adapter(peft_model)
-    train_output = trainer.train()
+    train_output = trainer.train(resume_from_checkpoint=resume_from)
     if not math.isfinite(train_output.training_loss):
         raise AlignError(
             f"stage {stage.name!r}: the training loss is {train_output.training_loss}; lower the learning rate"

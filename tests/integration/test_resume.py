@@ -1,0 +1,99 @@
+"""Resume: a run killed with SIGKILL mid-stage, continued with `--resume`, ends with the same adapters as a run
+that was never interrupted; finished stages are skipped; logs do not repeat steps; bad resumes are refused."""
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from safetensors.torch import load_file
+
+from tests.conftest import align_train_cli
+
+REPO = Path(__file__).resolve().parents[2]
+RECIPE = REPO / "recipes" / "tiny" / "sft_then_dpo.yaml"
+pytestmark = pytest.mark.slow
+
+
+def _overrides(model_dir) -> list[str]:
+    # 6 steps per stage, a checkpoint every 2 steps, dropout 0: the run is deterministic on a CPU.
+    return [f"model.name={model_dir}", "training.save_strategy=steps", "training.save_steps=2",
+            "training.save_total_limit=5", "training.max_steps=6"]  # fmt: skip
+
+
+def _cmd(out: Path, overrides: list[str], *extra: str) -> list[str]:
+    cmd = [sys.executable, "-m", "align", "train", str(RECIPE), "--output-dir", str(out), *extra]
+    for override in overrides:
+        cmd += ["--set", override]
+    return cmd
+
+
+def _kill_after_checkpoint(out: Path, overrides: list[str], stage: str, step: int) -> None:
+    """Start a run, SIGKILL it as soon as `stage` has a complete checkpoint at `step`."""
+    marker = out / stage / "checkpoints" / f"checkpoint-{step}" / "trainer_state.json"
+    process = subprocess.Popen(_cmd(out, overrides), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 300
+    while not marker.exists() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert marker.exists(), process.stderr.read().decode()[-2000:]
+
+
+def _adapter(out: Path, stage: str) -> dict:
+    return load_file(str(out / stage / "adapter" / "adapter_model.safetensors"))
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tiny_model_dir, tmp_path_factory):
+    out = tmp_path_factory.mktemp("full") / "out"
+    result = align_train_cli(RECIPE, out, *_overrides(tiny_model_dir))
+    assert result.returncode == 0, result.stderr[-3000:]
+    return out
+
+
+@pytest.mark.parametrize(("stage", "step"), [("warmup", 2), ("concise", 4)])
+def test_resumed_run_equals_uninterrupted(uninterrupted, tiny_model_dir, tmp_path, stage, step):
+    """Killed after a checkpoint in the SFT stage or in the DPO stage, then resumed: each stage's final adapter equals
+    the uninterrupted run's within 1e-5, and metrics.jsonl has each global step exactly once. If this fails, resume
+    loses optimizer/RNG/data position, retrains a finished stage, or double-logs steps."""
+    out = tmp_path / "out"
+    overrides = _overrides(tiny_model_dir)
+    _kill_after_checkpoint(out, overrides, stage, step)
+    assert json.loads((out / "summary.json").read_text())["status"] == "running"
+    result = subprocess.run(_cmd(out, overrides, "--resume"), capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["status"] == "finished" and summary["resumed"] is True and summary["total_steps"] == 12
+    for name in ("warmup", "concise"):
+        expected, got = _adapter(uninterrupted, name), _adapter(out, name)
+        assert expected.keys() == got.keys()
+        worst = max(float((expected[k] - got[k]).abs().max()) for k in expected)
+        assert worst < 1e-5, (name, worst)
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    steps = [r["step"] for r in rows if "loss" in r]
+    assert steps == list(range(1, 13))
+
+
+def test_refusals(uninterrupted, tiny_model_dir, tmp_path):
+    """A finished run cannot be resumed; a fresh run will not write over an existing one; a changed recipe cannot
+    resume; `--overwrite` replaces. Each refusal is one line and exit 2 — if this fails, runs mix silently."""
+    overrides = _overrides(tiny_model_dir)
+    finished = subprocess.run(_cmd(uninterrupted, overrides, "--resume"), capture_output=True, text=True)
+    assert finished.returncode == 2 and "this run finished; nothing to resume" in finished.stderr
+    again = subprocess.run(_cmd(uninterrupted, overrides), capture_output=True, text=True)
+    assert again.returncode == 2 and "already holds a run; pass --resume" in again.stderr
+    out = tmp_path / "out"
+    _kill_after_checkpoint(out, overrides, "warmup", 2)
+    changed = subprocess.run(_cmd(out, [*overrides, "training.learning_rate=0.5"], "--resume"), capture_output=True,
+                             text=True)  # fmt: skip
+    assert changed.returncode == 2 and "the recipe differs from the run's at training.learning_rate" in changed.stderr
+    assert "Traceback" not in changed.stderr + again.stderr + finished.stderr
+    nothing = subprocess.run(_cmd(tmp_path / "empty", overrides, "--resume"), capture_output=True, text=True)
+    assert nothing.returncode == 2 and "no run here to resume" in nothing.stderr
+    replaced = subprocess.run(_cmd(out, overrides, "--overwrite"), capture_output=True, text=True)
+    assert replaced.returncode == 0, replaced.stderr[-2000:]
+    assert json.loads((out / "summary.json").read_text())["resumed"] is False
