@@ -71,6 +71,14 @@ def _cmd_eval(args) -> int:
     return EXIT_OK
 
 
+def _cmd_report(args) -> int:
+    from align.report import write_report
+
+    for path in write_report(args.output_dir):
+        print(path)
+    return EXIT_OK
+
+
 SET_HELP = (
     "override a recipe value, e.g. --set stages.concise.loss.beta=0.05 (repeatable; stages by name or index; "
     "VALUE is parsed as YAML)"
@@ -158,6 +166,18 @@ def _add_eval(sub) -> None:
     ev.set_defaults(func=_cmd_eval)
 
 
+def _add_report(sub) -> None:
+    report = sub.add_parser(
+        "report",
+        help="plot a run's metrics and write report.md (no tracker needed)",
+        description="Read OUTPUT_DIR/metrics.jsonl and summary.json (and each stage's probes.jsonl) and write PNG "
+        "plots of loss, reward margin and accuracy, pair lengths, before/after answer lengths and probe figures, "
+        "with stage boundaries marked, plus a report.md that links them, into OUTPUT_DIR/report/.",
+    )
+    report.add_argument("output_dir", metavar="OUTPUT_DIR", help="the output folder of an `align train` run")
+    report.set_defaults(func=_cmd_report)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="align",
@@ -170,7 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     from align.cli_data import add_data
 
-    for add in (_add_train, _add_validate, _add_plan, _add_eval, add_data):
+    for add in (_add_train, _add_validate, _add_plan, _add_eval, _add_report, add_data):
         add(sub)
     return parser
 

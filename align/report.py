@@ -1,0 +1,424 @@
+"""`align report OUTPUT`: PNG plots and a short `report.md` from a run's `metrics.jsonl` and `summary.json` alone.
+
+Writes into `OUTPUT/report/`: `loss.png`, `rewards.png`, `lengths.png` (time series over the run-wide optimizer step,
+stage boundaries marked), `response_lengths.png` (before/after histogram of probe answer lengths) and `probes.png`
+(per-stage probe figures). A plot whose figures the run never logged is skipped and `report.md` says why. No
+tracker (wandb) is needed; matplotlib draws off-screen (Agg), and the same inputs give byte-identical files.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from align.errors import AlignError, Problem
+
+REPORT_DIR = "report"
+# Fixed PNG metadata (no matplotlib version), so a report is byte-identical across runs and installs.
+PNG_METADATA = {"Software": None}
+BEFORE, AFTER = "#8c8c8c", "#1f77b4"
+
+
+@dataclass(frozen=True)
+class StageSpan:
+    """One stage's run-wide optimizer steps, `first_step`..`last_step` inclusive (empty when it took no step)."""
+
+    name: str
+    kind: str
+    first_step: int
+    last_step: int
+
+    @property
+    def start(self) -> float:
+        """Where the stage's region starts on a step axis: half a step before its first step."""
+        return self.first_step - 0.5
+
+    @property
+    def end(self) -> float:
+        return self.last_step + 0.5
+
+
+@dataclass(frozen=True)
+class Plot:
+    """One figure of the report: drawn (`reason` is None) or skipped (`reason` says why, for report.md)."""
+
+    file: str
+    title: str
+    caption: str
+    reason: str | None = None
+
+
+@dataclass
+class Run:
+    """What the report reads: the output folder, its summary, its metrics rows and the stages' step spans."""
+
+    root: Path
+    summary: dict[str, Any]
+    rows: list[dict[str, Any]]
+    spans: list[StageSpan] = field(default_factory=list)
+
+
+def _require(path: Path) -> None:
+    if not path.is_file():
+        raise AlignError(Problem(str(path), "not found; give the output folder of an `align train` run"))
+
+
+def _read_json_file(path: Path) -> Any:
+    _require(path)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise AlignError(Problem(str(path), f"unreadable ({_one_line(exc)})")) from None
+
+
+def _one_line(exc: Exception) -> str:
+    return " ".join(str(exc).split())
+
+
+def read_summary(path: Path) -> dict[str, Any]:
+    """`summary.json` as a dict with a `stages` list; `AlignError` (one line naming the file) otherwise."""
+    summary = _read_json_file(path)
+    if not isinstance(summary, dict) or not isinstance(summary.get("stages"), list):
+        raise AlignError(Problem(str(path), "is not an `align train` summary (no `stages` list)"))
+    return summary
+
+
+def read_metrics(path: Path) -> list[dict[str, Any]]:
+    """`metrics.jsonl` rows, each a dict with a numeric run-wide `step`; `AlignError` naming the file and line."""
+    _require(path)
+    rows = []
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise AlignError(Problem(str(path), f"unreadable ({_one_line(exc)})")) from None
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise AlignError(Problem(str(path), f"not valid JSON ({exc.msg})", number)) from None
+        if not isinstance(row, dict) or not isinstance(row.get("step"), (int, float)):
+            raise AlignError(Problem(str(path), "each row needs a numeric run-wide step", number, "step"))
+        rows.append(row)
+    return rows
+
+
+def stage_spans(summary: dict[str, Any], rows: list[dict[str, Any]] = ()) -> list[StageSpan]:
+    """Each stage's steps, in run order: from summary.json's `first_step`/`last_step`; for a stage summary.json
+    lacks (still training, or an old summary), from the steps its metrics rows carry."""
+    spans, seen = [], set()
+    for stage in summary.get("stages", []):
+        name = str(stage.get("name"))
+        steps = [int(r["step"]) for r in rows if r.get("stage") == name]
+        first = stage["first_step"] if stage.get("first_step") is not None else min(steps, default=1)
+        last = stage["last_step"] if stage.get("last_step") is not None else max(steps, default=first - 1)
+        spans.append(StageSpan(name, str(stage.get("kind", "?")), int(first), int(last)))
+        seen.add(name)
+    for row in rows:
+        name = row.get("stage")
+        if name is not None and name not in seen:
+            steps = [int(r["step"]) for r in rows if r.get("stage") == name]
+            spans.append(StageSpan(str(name), "running", min(steps), max(steps)))
+            seen.add(name)
+    return spans
+
+
+def boundary_steps(spans: list[StageSpan]) -> list[float]:
+    """x positions (in steps) of the vertical lines between consecutive stages: half a step before each later
+    stage's first step, so a line never hides a logged point."""
+    return [span.start for span in spans[1:]]
+
+
+def series(rows: list[dict[str, Any]], key: str, stage: str | None = None) -> tuple[list[int], list[float]]:
+    """(steps, values) of `key` over the rows (of one `stage` if given), finite numbers only, in step order."""
+    points = sorted(
+        (int(r["step"]), float(r[key]))
+        for r in rows
+        if (stage is None or r.get("stage") == stage) and isinstance(r.get(key), (int, float)) and math.isfinite(r[key])
+    )
+    return [p[0] for p in points], [p[1] for p in points]
+
+
+def _atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write `data` to `path` via a temporary file in the same folder and a rename; readable by all (mode 644, where
+    mkstemp's own 600 would hide a shared run's report from its readers)."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _figure(panels: int, title: str):
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(8, 2.8 * panels + 0.6), dpi=100, layout="constrained")
+    axes = fig.subplots(panels, 1, squeeze=False)[:, 0]
+    fig.suptitle(title)
+    return fig, list(axes)
+
+
+def _save(fig, path: Path) -> None:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    FigureCanvasAgg(fig)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", metadata=PNG_METADATA)
+    _atomic_write_bytes(path, buffer.getvalue())
+
+
+def _mark_stages(ax, spans: list[StageSpan]) -> None:
+    """Dashed lines at the stage boundaries, each stage's name above its region, and the whole run on the x axis."""
+    from matplotlib.ticker import MaxNLocator
+
+    for x in boundary_steps(spans):
+        ax.axvline(x, color="0.4", linestyle="--", linewidth=0.8)
+    for span in spans:
+        ax.text((span.start + span.end) / 2, 1.01, span.name, transform=ax.get_xaxis_transform(), ha="center",
+                va="bottom", fontsize=8, color="0.3")  # fmt: skip
+    if spans:
+        ax.set_xlim(spans[0].start, max(span.end for span in spans))
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("optimizer step (whole run)")
+
+
+# A time-series figure: file, title, caption, and its panels as (y label, [(metrics key, legend label)]). Keys with
+# the `eval_` prefix are held-out figures, drawn as markers at the step they were measured; others as lines.
+TIME_SERIES = [
+    ("loss.png", "Loss", "Training loss per logged step (line) and held-out loss (markers) at each evaluation; "
+     "an SFT stage's loss is token cross-entropy, a preference stage's its combined contrastive loss, so the scale "
+     "can jump at a boundary.", [("loss", [("loss", "train"), ("eval_loss", "held-out")])]),
+    ("rewards.png", "Preference rewards", "Implicit reward margin (chosen − rejected, in nats × β) and reward "
+     "accuracy (share of pairs with a positive margin) per step, with held-out values as markers.",
+     [("reward margin", [("rewards/margins", "train"), ("eval_rewards/margins", "held-out")]),
+      ("reward accuracy", [("rewards/accuracies", "train"), ("eval_rewards/accuracies", "held-out")])]),
+    ("lengths.png", "Pair lengths", "Mean completion length in tokens of the chosen and rejected answers in each "
+     "training batch, and the share of pairs whose chosen answer is the shorter one.",
+     [("tokens", [("lengths/chosen", "chosen"), ("lengths/rejected", "rejected"),
+                  ("eval_lengths/chosen", "chosen (held-out)"), ("eval_lengths/rejected", "rejected (held-out)")]),
+      ("chosen shorter (fraction)", [("lengths/chosen_shorter_frac", "train"),
+                                     ("eval_lengths/chosen_shorter_frac", "held-out")])]),
+]  # fmt: skip
+
+
+def _plot_time_series(run: Run, out: Path, file: str, title: str, caption: str, panels: list) -> Plot:
+    """One figure with a panel per (label, keys), every panel marked with the stage boundaries."""
+    keys = [key for _, pairs in panels for key, _ in pairs]
+    if not any(series(run.rows, key)[0] for key in keys):
+        return Plot(file, title, caption, f"metrics.jsonl has none of {', '.join(f'`{k}`' for k in keys)}" +
+                    (" (only preference stages log them)" if file != "loss.png" else ""))  # fmt: skip
+    fig, axes = _figure(len(panels), f"{title} — {run.summary.get('recipe', run.root.name)}")
+    for ax, (ylabel, pairs) in zip(axes, panels, strict=True):
+        for index, (key, label) in enumerate(pairs):
+            color = f"C{index}"
+            if key.startswith("eval_"):
+                steps, values = series(run.rows, key)
+                if steps:
+                    ax.plot(steps, values, "D", color=color, markersize=6, label=label)
+                continue
+            for number, span in enumerate(run.spans):  # one line per stage: no segment across a boundary
+                steps, values = series(run.rows, key, span.name)
+                ax.plot(steps, values, "-o", color=color, markersize=3, label=label if number == 0 else None)
+        ax.set_ylabel(ylabel)
+        _mark_stages(ax, run.spans)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(loc="best", fontsize=8)
+    _save(fig, out / file)
+    return Plot(file, title, caption)
+
+
+def _jsonl_records(path: Path) -> list[dict]:
+    try:
+        return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise AlignError(Problem(str(path), f"unreadable ({_one_line(exc)})")) from None
+
+
+def _tokens(records: list, key: str, path: Path) -> list[int]:
+    """The integer `key` of every record that has one (token counts); `AlignError` naming `path` if one is not."""
+    try:
+        return [int(r[key]) for r in records if isinstance(r, dict) and r.get(key) is not None]
+    except (TypeError, ValueError):
+        raise AlignError(Problem(str(path), "needs integer token counts", key=key)) from None
+
+
+def response_lengths(run: Run) -> tuple[str, str, list[int], list[int]] | None:
+    """(source description, "after" label, base model's answer tokens, tuned answer tokens) from the last stage with
+    `OUTPUT/<stage>/probes.jsonl`, else from `OUTPUT/eval.json` (`align eval --output`); None if neither exists."""
+    for span in reversed(run.spans):
+        path = run.root / span.name / "probes.jsonl"
+        records = _jsonl_records(path) if path.is_file() else []
+        tuned = _tokens(records, "tuned_tokens", path)
+        if tuned:
+            source = f"probe answers (`{span.name}/probes.jsonl`)"
+            return source, f"after stage {span.name}", _tokens(records, "base_tokens", path), tuned
+    path = run.root / "eval.json"
+    report = _read_json_file(path) if path.is_file() else {}
+    examples = (report.get("examples") or []) if isinstance(report, dict) else []
+    tuned = _tokens(examples, "tokens", path)
+    if tuned:
+        return "answers in `eval.json` (`align eval`)", "after: adapter", _tokens(examples, "base_tokens", path), tuned
+    return None
+
+
+def _plot_response_lengths(run: Run, out: Path) -> Plot:
+    """Overlaid histograms of answer lengths (tokens, shared integer bins): base model (before) and tuned (after)."""
+    from matplotlib.ticker import MaxNLocator
+
+    file, title = "response_lengths.png", "Response lengths before/after"
+    found = response_lengths(run)
+    if found is None:
+        return Plot(file, title, "", "no generations were recorded: no stage had probe prompts (`eval.prompts`) and "
+                    "there is no `eval.json` from `align eval --output` in the output folder")  # fmt: skip
+    source, after, base, tuned = found
+    low, high = min(base + tuned), max(base + tuned)
+    width = max(1, math.ceil((high - low + 1) / 30))
+    bins = [low - 0.5 + width * i for i in range((high - low) // width + 2)]
+    fig, (ax,) = _figure(1, f"{title} — {run.summary.get('recipe', run.root.name)}")
+    for values, color, label in ((base, BEFORE, "before: base model"), (tuned, AFTER, after)):
+        if values:
+            mean = sum(values) / len(values)
+            ax.hist(values, bins=bins, color=color, alpha=0.55, label=f"{label} (mean {mean:.1f})")
+            ax.axvline(mean, color=color, linewidth=1.2)
+    ax.set_xlim(bins[0] - width, bins[-1] + width)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("response length (tokens)")
+    ax.set_ylabel("answers")
+    ax.legend(loc="best", fontsize=8)
+    _save(fig, out / file)
+    means = "; ".join(f"{name} mean {sum(v) / len(v):.1f} tokens over {len(v)} answers"
+                      for name, v in (("before (base model)", base), (after, tuned)) if v)  # fmt: skip
+    missing = "" if base else " No base-model answers were recorded (run `align eval` with `--baseline`)."
+    return Plot(file, title, f"Histogram of answer lengths in tokens from the {source}: {means}.{missing}")
+
+
+def probe_figures(run: Run) -> dict[str, dict[str, float]]:
+    """Per stage (run order), its `probe/*` figures: summary.json's `probe`, else the stage's last probe row."""
+    by_stage = {str(s.get("name")): dict(s.get("probe") or {}) for s in run.summary.get("stages", [])}
+    from_rows: dict[str, dict[str, float]] = {}
+    for row in run.rows:
+        if any(k.startswith("probe/") for k in row):
+            from_rows[str(row.get("stage"))] = {k: v for k, v in row.items() if k.startswith("probe/")}
+    return {span.name: by_stage.get(span.name) or from_rows[span.name] for span in run.spans
+            if by_stage.get(span.name) or span.name in from_rows}  # fmt: skip
+
+
+def _plot_probes(run: Run, out: Path) -> Plot:
+    """Grouped bars per stage: probe mean answer tokens and key-point recall, base model vs the stage's adapter."""
+    file, title = "probes.png", "Probe answers per stage"
+    caption = (
+        "After each stage with probe prompts: mean answer length in tokens and key-point recall (share of "
+        "the prompts' key points an answer covers, 0–1), base model (grey) vs the stage's adapter (blue)."
+    )
+    figures = probe_figures(run)
+    if not figures:
+        return Plot(file, title, caption, "no stage had probe prompts (`eval.prompts` in the recipe)")
+    panels = [("mean response tokens", "mean_response_tokens")]
+    if any("probe/key_point_recall" in f for f in figures.values()):
+        panels.append(("key-point recall", "key_point_recall"))
+    fig, axes = _figure(len(panels), f"{title} — {run.summary.get('recipe', run.root.name)}")
+    names = list(figures)
+    for ax, (ylabel, key) in zip(axes, panels, strict=True):
+        for offset, prefix, color, label in ((-0.2, "probe/base_", BEFORE, "base"), (0.2, "probe/", AFTER, "tuned")):
+            values = [figures[n].get(prefix + key, float("nan")) for n in names]
+            ax.bar([i + offset for i in range(len(names))], values, width=0.4, color=color, label=label)
+        ax.set_xticks(range(len(names)), names)
+        ax.set_ylabel(ylabel)
+        if key == "key_point_recall":
+            ax.set_ylim(0, 1.05)
+        ax.legend(loc="best", fontsize=8)
+    _save(fig, out / file)
+    return Plot(file, title, caption)
+
+
+def _number(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, (int, float)) and math.isfinite(value) else "—"
+
+
+def _gates_cell(stage: dict[str, Any]) -> str:
+    gates = stage.get("gates") or []
+    missed = [str(g.get("gate")) for g in gates if not g.get("passed")]
+    if not gates:
+        return "—"
+    return f"{len(gates) - len(missed)}/{len(gates)} passed" + (f"; missed {', '.join(missed)}" if missed else "")
+
+
+def stage_table(run: Run) -> list[str]:
+    """report.md's stage table: one row per stage of summary.json."""
+    lines = ["| stage | kind | steps | final train loss | held-out reward accuracy | probe tokens ÷ base "
+             "| key-point recall drop | gates |", "|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    for stage in run.summary.get("stages", []):
+        probe, held_out = stage.get("probe") or {}, stage.get("eval") or {}
+        lines.append(
+            f"| {stage.get('name')} | {stage.get('kind', '?')} | {stage.get('steps', '—')} "
+            f"| {_number(stage.get('final_train_loss'))} | {_number(held_out.get('rewards/accuracies'))} "
+            f"| {_number(probe.get('probe/mean_tokens_ratio'))} | {_number(probe.get('probe/key_point_recall_drop'))} "
+            f"| {_gates_cell(stage)} |"
+        )
+    return lines
+
+
+def render_markdown(run: Run, plots: list[Plot]) -> str:
+    """report.md: title (recipe, model, status), the stage table, then each plot linked (relative path) with its
+    caption, or the reason it was skipped."""
+    summary = run.summary
+    status = str(summary.get("status", "unknown"))
+    if summary.get("failed_stage"):
+        status += f" (stage {summary['failed_stage']})"
+    header = (
+        f"Model `{summary.get('model', '?')}`, status **{status}**, {summary.get('total_steps', '—')} optimizer steps, "
+        f"world size {summary.get('world_size', '—')}. Drawn from `metrics.jsonl` and `summary.json`; dashed lines in "
+        "the step plots mark stage boundaries."
+    )
+    title = f"# Run report: {summary.get('recipe', run.root.name)}"
+    lines = [title, "", header, "", "## Stages", "", *stage_table(run)]
+    missed = [f"- {line}" for stage in summary.get("stages", []) for line in stage.get("gates_missed") or []]
+    lines += ["", "Missed gates:", "", *missed] if missed else []
+    lines += ["", "## Plots"]
+    for plot in plots:
+        lines += ["", f"### {plot.title}", ""]
+        if plot.reason is None:
+            lines += [f"![{plot.title}]({plot.file})", "", plot.caption]
+        else:
+            lines.append(f"Not drawn (`{plot.file}`): {plot.reason}.")
+    return "\n".join(lines) + "\n"
+
+
+def load_run(output_dir: str | Path) -> Run:
+    """An output folder's summary, metrics rows and stage spans; `AlignError` naming a missing or broken file."""
+    root = Path(output_dir)
+    if not root.is_dir():
+        raise AlignError(Problem(str(root), "not a folder; give the output folder of an `align train` run"))
+    summary = read_summary(root / "summary.json")
+    rows = read_metrics(root / "metrics.jsonl")
+    return Run(root, summary, rows, stage_spans(summary, rows))
+
+
+def write_report(output_dir: str | Path) -> list[Path]:
+    """Read `OUTPUT/metrics.jsonl` and `OUTPUT/summary.json` (plus probe answers if present), write the plots and
+    `report.md` into `OUTPUT/report/`, and return the written files (PNGs in report order, then report.md).
+
+    A missing or broken input raises `AlignError` naming the file.
+    """
+    run = load_run(output_dir)
+    out = run.root / REPORT_DIR
+    out.mkdir(parents=True, exist_ok=True)
+    plots = [_plot_time_series(run, out, *spec) for spec in TIME_SERIES]
+    plots += [_plot_response_lengths(run, out), _plot_probes(run, out)]
+    for plot in plots:
+        if plot.reason is not None:
+            (out / plot.file).unlink(missing_ok=True)  # a stale plot from an earlier report would contradict it
+    _atomic_write_bytes(out / "report.md", render_markdown(run, plots).encode("utf-8"))
+    return [out / plot.file for plot in plots if plot.reason is None] + [out / "report.md"]
