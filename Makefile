@@ -20,7 +20,7 @@ $(STAMP): setup.cfg pyproject.toml constraints-cpu.txt
 
 demo: install
 	$(VENV)/bin/align train recipes/concise/smollm2-135m.yaml --output-dir $(DEMO_OUT) --overwrite
-	$(VENV)/bin/align eval --model smollm2-135m-instruct --adapter $(DEMO_OUT)/concise/adapter --baseline \
+	$(VENV)/bin/align eval --model smollm2-135m-instruct --adapter $(DEMO_OUT)/hard/adapter --baseline \
 		--prompts data/concise/heldout_prompts.jsonl --limit 16 --batch-size 16 --output $(DEMO_OUT)/eval.json --show 3
 
 test: install

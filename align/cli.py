@@ -204,11 +204,16 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )
+    from align.secrets import install_log_redaction
+
+    install_log_redaction()
     try:
         return args.func(args)
     except AlignError as exc:
+        from align.secrets import redact_text
+
         for problem in exc.problems:
-            print(f"error: {problem}", file=sys.stderr)
+            print(redact_text(f"error: {problem}"), file=sys.stderr)
         return EXIT_USER_ERROR
     except GateMissed as missed:
         for line in missed.lines:

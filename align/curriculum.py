@@ -14,7 +14,9 @@ from align.outputs import RunOutputs
 from align.recipe import LoadedRecipe
 from align.resume import ResumePoint, clear_run, plan_resume, trim_metrics
 from align.runtime import process_state
+from align.secrets import redact
 from align.selection import stage_rows
+from align.tracking import Tracker, make_tracker
 
 logger = logging.getLogger(__name__)
 
@@ -55,19 +57,12 @@ def run_recipe(loaded: LoadedRecipe, output_dir: str | Path | None = None, resum
     """Train every stage of `loaded`; return the summary also written to `OUTPUT/summary.json`.
 
     `resume`: skip the stages an earlier, unfinished run of the same recipe finished, and continue its unfinished
-    stage from its latest complete checkpoint. `overwrite`: replace a previous run in the folder.
+    stage from its latest complete checkpoint. `overwrite`: replace a previous run in the folder. Metrics go to
+    `metrics.jsonl` and to the recipe's `report_to` tracker (one run per call).
     """
-    from transformers import set_seed
-
-    from align.training.stages import run_stage
-
-    recipe = loaded.recipe
-    state = process_state()
+    recipe, state = loaded.recipe, process_state()
     outputs = RunOutputs(output_dir or recipe.output_dir or Path("runs") / recipe.name)
     point = _start(loaded, outputs, resume, overwrite)
-    set_seed(recipe.seed)
-    tokenizer = load_tokenizer(recipe.model.name, recipe.model.trust_remote_code)
-    model = _load_policy(recipe, outputs, point)
     summary: dict[str, Any] = {
         "recipe": recipe.name,
         "source": loaded.source,
@@ -78,14 +73,48 @@ def run_recipe(loaded: LoadedRecipe, output_dir: str | Path | None = None, resum
         "resumed": point is not None,
         "stages": list(point.finished) if point else [],
     }
-    if state.is_main_process:
-        outputs.write_summary({**summary, "status": "running"})
+    tracker = _start_tracker(loaded, outputs, point)
+    status = "failed"
+    try:
+        if state.is_main_process:
+            outputs.write_summary({**summary, "status": "running"})
+        _train_stages(loaded, outputs, point, summary, tracker)
+        status = "finished"
+    except GateMissed:
+        status = "gate_missed"
+        raise
+    finally:
+        tracker.set_summary(redact({**summary, "status": status}))
+        tracker.finish(status)
+    return summary
+
+
+def _start_tracker(loaded: LoadedRecipe, outputs: RunOutputs, point: ResumePoint | None) -> Tracker:
+    """The run's tracker, started: named after the recipe and its stages, grouped by recipe."""
+    recipe, state = loaded.recipe, process_state()
+    names = [stage.name for stage in recipe.stages]
+    tracker = make_tracker(recipe.report_to, main_process=state.is_main_process)
+    config = redact({**loaded.resolved_raw(), "source": str(loaded.source), "world_size": state.num_processes})
+    run_name = redact(f"{recipe.name}:{'+'.join(names)}" + (":resumed" if point else ""))
+    tracker.start(run_name=run_name, group=redact(recipe.name), config=config, output_dir=outputs.root, stages=names)
+    return tracker
+
+
+def _train_stages(loaded: LoadedRecipe, outputs: RunOutputs, point: ResumePoint | None, summary: dict,
+                  tracker: Tracker) -> None:  # fmt: skip
+    """Every stage not already done, in order, the adapter carried; `summary` is updated and written as it goes."""
+    from transformers import set_seed
+
+    from align.training.stages import run_stage
+
+    recipe, state = loaded.recipe, process_state()
+    set_seed(recipe.seed)
+    tokenizer = load_tokenizer(recipe.model.name, recipe.model.trust_remote_code)
+    model = _load_policy(recipe, outputs, point)
     step_offset = point.step_offset if point else 0
     base_answers = BaseAnswers()
     done = set(point.finished_names) if point else set()
-    for stage in recipe.stages:
-        if stage.name in done:
-            continue
+    for stage in (stage for stage in recipe.stages if stage.name not in done):
         train_rows, eval_rows, row_counts = stage_rows(loaded, stage, recipe.seed)
         if stage.adapter == "new" and hasattr(model, "peft_config"):
             # Remove the LoRA layers without merging them: the base weights are untouched, so a fresh adapter starts
@@ -93,29 +122,17 @@ def run_recipe(loaded: LoadedRecipe, output_dir: str | Path | None = None, resum
             model = model.unload()
         logger.info("stage %s: %d training rows, %d held-out rows", stage.name, len(train_rows), len(eval_rows))
         checkpoint = point.checkpoint if point and stage.name == point.next_stage else None
-        result = run_stage(
-            stage=stage,
-            model=model,
-            tokenizer=tokenizer,
-            train_rows=train_rows,
-            eval_rows=eval_rows,
-            training=loaded.stage_training(stage),
-            peft=recipe.peft,
-            seed=recipe.seed,
-            report_to=recipe.report_to,
-            run_name=recipe.name,
-            outputs=outputs,
-            step_offset=step_offset,
-            resume_from=str(checkpoint) if checkpoint else None,
-        )
+        result = run_stage(stage=stage, model=model, tokenizer=tokenizer, train_rows=train_rows, eval_rows=eval_rows,
+                           training=loaded.stage_training(stage), peft=recipe.peft, seed=recipe.seed, tracker=tracker,
+                           run_name=redact(recipe.name), outputs=outputs, step_offset=step_offset,
+                           resume_from=str(checkpoint) if checkpoint else None)  # fmt: skip
         model = result.model
         step_offset += result.steps
         stage_summary = {**result.summary, "rows": row_counts}
         summary["stages"].append(stage_summary)
         try:
-            checked = check_stage(loaded, stage, model, tokenizer, outputs, base_answers, step_offset,
-                                  result.summary["eval"])  # fmt: skip
-            stage_summary.update(checked)
+            stage_summary.update(check_stage(loaded, stage, model, tokenizer, outputs, base_answers, step_offset,
+                                             result.summary["eval"], tracker))  # fmt: skip
         except GateMissed as missed:
             stage_summary.update(missed.checked, gates_missed=missed.lines)
             if state.is_main_process:
@@ -123,20 +140,18 @@ def run_recipe(loaded: LoadedRecipe, output_dir: str | Path | None = None, resum
             raise
         if state.is_main_process:
             outputs.write_summary({**summary, "status": "running"})
-    summary["total_steps"] = step_offset
-    summary["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-    summary["status"] = "finished"
+    summary.update(total_steps=step_offset, finished_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"), status="finished")
     if state.is_main_process:
         outputs.write_summary(summary)
-    return summary
 
 
 def check_stage(loaded: LoadedRecipe, stage, model, tokenizer, outputs: RunOutputs, base_answers: BaseAnswers,
-                step: int, eval_figures: dict[str, float]) -> dict[str, Any]:  # fmt: skip
+                step: int, eval_figures: dict[str, float],
+                tracker: Tracker | None = None) -> dict[str, Any]:  # fmt: skip
     """After a stage: answer its probe prompts (figures to metrics.jsonl, answers to OUTPUT/<stage>/probes.jsonl),
     then check its gates against those and the held-out `eval_figures`; `GateMissed` when one fails. Returns the
     stage's `probe` figures and `gates` results for summary.json."""
-    ev = stage.eval
+    ev, tracker = stage.eval, tracker or Tracker()
     figures: dict[str, float] = {}
     if ev.prompts:
         path = loaded.resolve_path(ev.prompts)
@@ -144,8 +159,11 @@ def check_stage(loaded: LoadedRecipe, stage, model, tokenizer, outputs: RunOutpu
         key = (str(path), len(rows), ev.max_new_tokens)
         figures, records = run_probes(model, tokenizer, rows, ev.max_new_tokens, ev.batch_size, base_answers, key)
         if process_state().is_main_process:
-            outputs.append_metrics({"stage": stage.name, "step": step, **figures})
+            row = {"stage": stage.name, "step": step, **figures}
+            outputs.append_metrics(row)
             outputs.write_jsonl(outputs.stage_dir(stage.name) / "probes.jsonl", records)
+            tracker.log(row)
+            tracker.log_generations(stage.name, step, records)
         logger.info("stage %s probes: %s", stage.name, {k: round(v, 4) for k, v in figures.items()})
     results = check_gates(ev.gates, {**eval_figures, **figures})
     checked = {"probe": figures, "gates": [r.to_dict() for r in results]}

@@ -22,10 +22,12 @@ from typing import Any
 import yaml
 
 from align.errors import AlignError, Problem
+from align.secrets import redact_text
 
 
 def atomic_write_text(path: Path, text: str) -> None:
-    """Write `text` to `path` via a temporary file in the same folder and a rename."""
+    """Write `text` to `path` via a temporary file in the same folder and a rename; secrets are masked first."""
+    text = redact_text(text)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
@@ -91,7 +93,7 @@ class RunOutputs:
     def append_metrics(self, row: dict[str, Any]) -> None:
         self.metrics_path.parent.mkdir(parents=True, exist_ok=True)
         with self.metrics_path.open("a", encoding="utf-8") as handle:
-            handle.write(json.dumps(row) + "\n")
+            handle.write(redact_text(json.dumps(row)) + "\n")
 
     def write_jsonl(self, path: Path, rows: list[dict[str, Any]]) -> None:
         """`rows` as JSON lines at `path`, atomically."""

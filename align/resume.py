@@ -170,6 +170,8 @@ def clear_run(outputs: RunOutputs, stage_names: list[str]) -> None:
     names = set(stage_names) | {stage.get("name") for stage in old.get("stages") or [] if stage.get("name")}
     for path in (outputs.summary_path, outputs.metrics_path, outputs.resolved_recipe_path):
         path.unlink(missing_ok=True)
+    for tracker_dir in ("tensorboard", "wandb", "report"):
+        shutil.rmtree(outputs.root / tracker_dir, ignore_errors=True)
     for name in names:
         if outputs.stage_dir(name).is_dir() and outputs.stage_dir(name).resolve().parent == outputs.root.resolve():
             shutil.rmtree(outputs.stage_dir(name))

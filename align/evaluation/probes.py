@@ -60,7 +60,8 @@ def run_probes(model, tokenizer, rows: list[dict], max_new_tokens: int, batch_si
     tuned_scores = answer_scores(rows, tuned)
     figures = probe_figures(answer_figures(tuned, tuned_scores), answer_figures(base, base_scores))
     records = [
-        {"prompt": row["prompt"], "base": b[0], "tuned": t[0], "base_tokens": b[1], "tuned_tokens": t[1],
+        {"prompt": row["prompt"], **({"reference": row["reference"]} if "reference" in row else {}),
+         "base": b[0], "tuned": t[0], "base_tokens": b[1], "tuned_tokens": t[1],
          "base_key_point_recall": bs.key_point_recall, "tuned_key_point_recall": ts.key_point_recall}
         for row, b, t, bs, ts in zip(rows, base, tuned, base_scores, tuned_scores, strict=True)
     ]  # fmt: skip

@@ -15,7 +15,7 @@ from align.losses import LossTerm
 from align.outputs import RunOutputs
 from align.recipe import StageConfig
 from align.recipe.passthrough import make_lora_config, make_trainer_config
-from align.tracking import MetricsJsonlCallback
+from align.tracking import MetricsJsonlCallback, Tracker
 from align.training.guards import NonFiniteLossGuard
 
 logger = logging.getLogger(__name__)
@@ -105,7 +105,7 @@ def run_stage(
     training: dict,
     peft: dict,
     seed: int,
-    report_to: str,
+    tracker: Tracker | None = None,
     run_name: str,
     outputs: RunOutputs,
     step_offset: int,
@@ -121,7 +121,7 @@ def run_stage(
         training,
         output_dir=str(outputs.checkpoints_dir(stage.name)),
         seed=seed,
-        report_to=report_to,
+        report_to="none",  # transformers' integrations off: the run's tracker gets every row via MetricsJsonlCallback
         run_name=f"{run_name}/{stage.name}",
     )
     if eval_rows and config.per_device_eval_batch_size > len(eval_rows):
@@ -135,7 +135,10 @@ def run_stage(
         eval_dataset=rows_to_dataset(eval_rows, tokenizer) if eval_rows else None,
         processing_class=tokenizer,
         peft_config=None if is_peft else make_lora_config(peft),
-        callbacks=[MetricsJsonlCallback(outputs, stage.name, step_offset), NonFiniteLossGuard(stage.name, step_offset)],
+        callbacks=[
+            MetricsJsonlCallback(outputs, stage.name, step_offset, tracker),
+            NonFiniteLossGuard(stage.name, step_offset),
+        ],
     )
     peft_model = trainer.model
     dropped = _count_dropped(stage, train_rows, eval_rows, trainer)
