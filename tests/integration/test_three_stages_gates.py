@@ -96,8 +96,11 @@ def test_one_wandb_run_with_a_continuous_axis_and_generation_tables(run):
                           capture_output=True, text=True, timeout=120)  # fmt: skip
     assert done.returncode == 0, done.stderr
     records = [json.loads(line) for line in done.stdout.splitlines() if line.strip()]
-    history = [r for r in records if "all/loss" in json.dumps(r) or "generations/" in json.dumps(r)]
-    text = json.dumps(history)
+    text = json.dumps(records)
+    assert sum(r["type"] == "run" for r in records) == 1
+    history = [r["history"]["item"] for r in records if r["type"] == "history"]
+    steps = [h["global_step"] for h in history if "all/loss" in h]
+    assert steps == list(range(1, 13))
     for key in (
         "warmup/loss",
         "easy/rewards/accuracies",
