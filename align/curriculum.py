@@ -44,7 +44,7 @@ def _start(loaded: LoadedRecipe, outputs: RunOutputs, resume: bool, overwrite: b
 def _load_policy(recipe, outputs: RunOutputs, point: ResumePoint | None):
     """The base model, with the last finished stage's adapter loaded (trainable) when resuming after it."""
     model = load_model(recipe.model.name, recipe.model.dtype, recipe.model.attn_implementation,
-                       recipe.model.trust_remote_code)  # fmt: skip
+                       recipe.model.trust_remote_code, quantization=recipe.model.quantization)  # fmt: skip
     if point is not None and point.finished:
         from peft import PeftModel
 

@@ -12,10 +12,10 @@ RECIPE_SUFFIXES = (".yaml", ".yml")
 
 
 def _stage_max_length(loaded, stage) -> int | None:
-    from align.recipe.passthrough import make_trainer_config
+    from align.recipe.passthrough import hardware_neutral, make_trainer_config
 
-    config = make_trainer_config(stage.kind, loaded.stage_training(stage), output_dir="/tmp/align-inspect", seed=0,
-                                 report_to="none")  # fmt: skip
+    config = make_trainer_config(stage.kind, hardware_neutral(loaded.stage_training(stage)),
+                                 output_dir="/tmp/align-inspect", seed=0, report_to="none")  # fmt: skip
     return config.max_length
 
 

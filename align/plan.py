@@ -6,7 +6,7 @@ import math
 from dataclasses import asdict, dataclass
 
 from align.recipe import LoadedRecipe, StageConfig
-from align.recipe.passthrough import make_trainer_config
+from align.recipe.passthrough import hardware_neutral, make_trainer_config
 from align.runtime import world_size
 
 
@@ -53,8 +53,8 @@ def plan_stage(loaded: LoadedRecipe, stage: StageConfig, tokenizer) -> StagePlan
     from align.selection import stage_rows
 
     train, held, _ = stage_rows(loaded, stage, loaded.recipe.seed)
-    config = make_trainer_config(stage.kind, loaded.stage_training(stage), output_dir="/tmp/align-plan", seed=0,
-                                 report_to="none")  # fmt: skip
+    config = make_trainer_config(stage.kind, hardware_neutral(loaded.stage_training(stage)),
+                                 output_dir="/tmp/align-plan", seed=0, report_to="none")  # fmt: skip
     epochs = math.ceil(config.num_train_epochs) if not (config.max_steps and config.max_steps > 0) else 1
     loss = (
         "sft (trl)"

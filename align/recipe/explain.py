@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from align.errors import AlignError
-from align.recipe.passthrough import explain_passthrough
+from align.recipe.passthrough import explain_passthrough, explain_quantization
 from align.recipe.schema import Recipe
 from align.recipe.typed import field_docs, suggest
 
@@ -31,5 +31,7 @@ def explain(key: str) -> str:
     docs = field_docs(Recipe)
     if key in docs:
         extra = "\n\n" + _loss_catalogue() if key == "stages.loss" else ""
+        if key == "model.quantization":
+            extra = "\n\n" + explain_quantization(key)
         return f"{key}: {docs[key]}{extra}"
     raise AlignError(f"--explain {key!r}: no such recipe key{suggest(key, docs)}")

@@ -12,7 +12,12 @@ from align.errors import AlignError
 from align.losses import loss_info, loss_names
 from align.losses.length import NEEDS_SHARED_PREFIX
 from align.recipe.inheritance import interpolate_env, load_with_bases
-from align.recipe.passthrough import check_training_keys, validate_peft, validate_training_values
+from align.recipe.passthrough import (
+    check_training_keys,
+    validate_peft,
+    validate_quantization,
+    validate_training_values,
+)
 from align.recipe.schema import LossConfig, Recipe, StageConfig
 from align.recipe.typed import _MISSING, Collector, build_dataclass, convert, suggest
 from align.recipe.yaml_source import KeyPath, apply_override
@@ -198,6 +203,7 @@ def load_recipe(path: str | Path, overrides: list[str] = ()) -> LoadedRecipe:
         top_level_ok = all(check_training_keys(kind, recipe.training, ("training",), out) for kind in sorted(kinds))
         _check_stages(recipe, document.data["stages"], base_dir, top_level_ok, out)
         validate_peft(recipe.peft, ("peft",), out)
+        validate_quantization(recipe.model.quantization, ("model", "quantization"), out)
     if out.problems:
         raise AlignError(_dedupe(out.problems))
     return LoadedRecipe(recipe=recipe, raw=document.data, source=str(path), base_dir=base_dir)

@@ -1,5 +1,5 @@
 """`training:` and `peft:` pass through to trl's `DPOConfig` (preference stages) or `SFTConfig` (sft stages) and
-peft's `LoraConfig`, with align's defaults.
+peft's `LoraConfig`, with align's defaults; `model.quantization` passes through to transformers' `BitsAndBytesConfig`.
 
 Their own classes validate values; this module checks key names first (with suggestions) and sets what align owns
 (output folders, seed, trackers).
@@ -31,6 +31,9 @@ RESERVED_PREFERENCE_KEYS = {
     "beta": "set `beta` on the loss, e.g. `loss: {name: dpo, beta: 0.1}`",
 }
 RESERVED_PEFT_KEYS = {"task_type": "align trains causal LMs; task_type is always CAUSAL_LM"}
+# Values BitsAndBytesConfig stores without checking, so a typo would only fail inside bitsandbytes on the GPU.
+QUANT_TYPES = ("nf4", "fp4")
+COMPUTE_DTYPES = ("bfloat16", "float16", "float32")
 
 
 def training_defaults() -> dict[str, Any]:
@@ -140,11 +143,27 @@ def check_plain_types(values: dict, cls, path: KeyPath, out: Collector) -> bool:
     return ok
 
 
+def hardware_neutral(training: dict) -> dict:
+    """`training` as validated. Building the config also checks this machine: `bf16: true` fails without a GPU that
+    has bf16 (unless `use_cpu`), `tf32: true` without an Ampere GPU. Those are the training machine's to check, so a
+    GPU recipe validates on a laptop or in CI; every value is still checked as written."""
+    import torch
+    from transformers.utils import is_torch_tf32_available
+
+    values = dict(training)
+    gpu_bf16 = torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    if (values.get("bf16") or values.get("bf16_full_eval")) and not gpu_bf16 and "use_cpu" not in values:
+        values["use_cpu"] = True
+    if values.get("tf32") and not is_torch_tf32_available():
+        values["tf32"] = None
+    return values
+
+
 def validate_training_values(kind: str, training: dict, path: KeyPath, out: Collector) -> None:
     """Check a merged `training` mapping (names already checked) by building the trl config it describes."""
     with tempfile.TemporaryDirectory() as scratch:
         try:
-            make_trainer_config(kind, training, output_dir=scratch, seed=0, report_to="none")
+            make_trainer_config(kind, hardware_neutral(training), output_dir=scratch, seed=0, report_to="none")
         except (ValueError, TypeError) as exc:
             out.add(path, f"trl's {config_class(kind).__name__} rejects these arguments: {_first_line(exc)}")
 
@@ -159,8 +178,114 @@ def validate_peft(peft: dict, path: KeyPath, out: Collector) -> None:
         out.add(path, f"peft's LoraConfig rejects these arguments: {_first_line(exc)}")
 
 
+def quantization_fields() -> dict[str, Any]:
+    """`BitsAndBytesConfig`'s keyword arguments and their defaults. It is no dataclass and its `**kwargs` swallows any
+    name (a misspelt key would be logged at info level and ignored), so its signature is the list of valid keys."""
+    from transformers import BitsAndBytesConfig
+
+    params = inspect.signature(BitsAndBytesConfig.__init__).parameters.values()
+    variadic = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+    return {p.name: p.default for p in params if p.name != "self" and p.kind not in variadic}
+
+
+def quantization_enabled(quantization: dict | None) -> bool:
+    """Whether `model.quantization` asks for a quantised base model: `load_in_4bit` or `load_in_8bit` is true.
+    `load_in_4bit: false` (e.g. `--set model.quantization.load_in_4bit=false`) turns a recipe's QLoRA off."""
+    return bool(quantization) and (quantization.get("load_in_4bit") is True or quantization.get("load_in_8bit") is True)
+
+
+def quantization_kwargs(quantization: dict) -> dict[str, Any]:
+    """The `model.quantization` mapping as `BitsAndBytesConfig` keyword arguments (YAML `6` for a float field, such as
+    `llm_int8_threshold`, becomes `6.0`: the config refuses ints there)."""
+    defaults = quantization_fields()
+    return {
+        key: float(value)
+        if isinstance(defaults.get(key), float) and isinstance(value, int) and not isinstance(value, bool)
+        else value
+        for key, value in quantization.items()
+    }
+
+
+def make_quantization_config(quantization: dict):
+    """transformers' `BitsAndBytesConfig` from the recipe's `model.quantization` mapping (needs no bitsandbytes)."""
+    from transformers import BitsAndBytesConfig
+
+    return BitsAndBytesConfig(**quantization_kwargs(quantization))
+
+
+def validate_quantization(quantization: dict, path: KeyPath, out: Collector) -> None:
+    """Check `model.quantization`: key names (with suggestions), that it quantises something, the values
+    BitsAndBytesConfig leaves to bitsandbytes, then its own checks. Needs neither a GPU nor bitsandbytes."""
+    if not quantization or not check_keys(quantization, set(quantization_fields()), {}, path, out):
+        return
+    if "load_in_4bit" not in quantization and "load_in_8bit" not in quantization:
+        out.add(path, "quantizes nothing: add `load_in_4bit: true` (QLoRA) or `load_in_8bit: true`")
+        return
+    ok = check_plain_types(quantization_kwargs(quantization), _QuantizationTypes, path, out)
+    for key, allowed in (("bnb_4bit_quant_type", QUANT_TYPES), ("bnb_4bit_compute_dtype", COMPUTE_DTYPES)):
+        if key in quantization and quantization[key] not in allowed:
+            out.add(path + (key,), f"{quantization[key]!r} is not allowed; use {' | '.join(map(repr, allowed))}")
+            ok = False
+    if not ok:
+        return
+    try:
+        make_quantization_config(quantization)
+    except ImportError:
+        pass  # a transformers that looks bitsandbytes up here: the names and types are checked, loading checks the rest
+    except (ValueError, TypeError, AttributeError) as exc:
+        out.add(path, f"transformers' BitsAndBytesConfig rejects these arguments: {_first_line(exc)}")
+
+
+class _QuantizationTypes:
+    """The plain-typed `BitsAndBytesConfig` arguments, for `check_plain_types` (the config itself is not annotated)."""
+
+    load_in_8bit: bool
+    load_in_4bit: bool
+    llm_int8_threshold: float
+    llm_int8_enable_fp32_cpu_offload: bool
+    llm_int8_has_fp16_weight: bool
+    bnb_4bit_use_double_quant: bool
+
+
+def _docstring_args(cls) -> dict[str, str]:
+    """`name → description` from a Google-style `Args:` section (how transformers documents its config classes)."""
+    args: dict[str, str] = {}
+    name = None
+    in_args = False
+    for line in (inspect.getdoc(cls) or "").splitlines():
+        if line.strip() == "Args:":
+            in_args = True
+        elif in_args and line.startswith("    ") and not line.startswith("        ") and "(" in line:
+            name = line.strip().split(" ", 1)[0]
+            args[name] = line.strip()
+        elif in_args and name and line.startswith("        "):
+            args[name] += " " + line.strip()
+        elif in_args and line.strip() and not line.startswith(" "):
+            break
+    return args
+
+
+def explain_quantization(key: str) -> str | None:
+    """`model.quantization` (the accepted keys) or `model.quantization.X` (its documentation from transformers)."""
+    if key == "model.quantization":
+        return "Accepted keys (transformers' BitsAndBytesConfig): " + ", ".join(quantization_fields())
+    name = key.removeprefix("model.quantization.")
+    if name == key:
+        return None
+    from transformers import BitsAndBytesConfig
+
+    fields = quantization_fields()
+    if name not in fields:
+        return None
+    text = _docstring_args(BitsAndBytesConfig).get(name) or name
+    return f"{key}: {text} (default: {fields[name]!r}; passed to BitsAndBytesConfig)"
+
+
 def explain_passthrough(key: str) -> str | None:
-    """The documentation of a `training.X` or `peft.X` key, from trl's or peft's own field help."""
+    """The documentation of a `training.X` or `peft.X` key, from trl's or peft's own field help, or of a
+    `model.quantization.X` key from transformers' `BitsAndBytesConfig` docstring."""
+    if key.startswith("model.quantization."):
+        return explain_quantization(key)
     section, _, name = key.removeprefix("stages.").partition(".")
     if section == "training":
         from trl import DPOConfig as cls

@@ -1,7 +1,8 @@
 """The recipe's typed configuration: one dataclass per YAML mapping, every field documented once here.
 
-`training:` passes through to trl's `DPOConfig` and `peft:` to peft's `LoraConfig`, so their own validation and
-documentation apply to those keys; `align validate --explain training.learning_rate` prints theirs.
+`training:` passes through to trl's `DPOConfig`, `peft:` to peft's `LoraConfig` and `model.quantization` to
+transformers' `BitsAndBytesConfig`, so their own validation and documentation apply to those keys;
+`align validate --explain training.learning_rate` prints theirs.
 """
 
 from __future__ import annotations
@@ -33,6 +34,16 @@ class ModelConfig:
     )
     trust_remote_code: bool = doc(
         "Run Python code shipped with the model. Off unless set; a run that sets it logs a warning.", default=False
+    )
+    quantization: dict = doc(
+        "Load the base model quantised with bitsandbytes, for QLoRA: arguments for transformers' "
+        "`BitsAndBytesConfig`, e.g. `{load_in_4bit: true, bnb_4bit_quant_type: nf4, bnb_4bit_compute_dtype: "
+        "bfloat16, bnb_4bit_use_double_quant: true}`. The LoRA adapter trains on the frozen 4-bit "
+        "(or 8-bit, `load_in_8bit`) weights, after peft's `prepare_model_for_kbit_training`. Training needs a CUDA "
+        "GPU and `pip install bitsandbytes`; validating does not. Empty (the default) loads the model unquantised in "
+        "`dtype`; `load_in_4bit: false` turns an inherited setting off. Meant for one GPU or DDP (each process loads "
+        "its own copy onto its GPU); sharding a quantised model with FSDP or ZeRO-3 is not supported.",
+        default_factory=dict,
     )
 
 
@@ -229,5 +240,9 @@ class Recipe:
     output_dir: str | None = doc("Where outputs go; default `runs/<name>`. `--output-dir` overrides it.", default=None)
     seed: int = doc("Seed for data shuffling, adapter initialisation and training.", default=42)
     report_to: Literal["none", "wandb", "tensorboard"] = doc(
-        "Where metrics go besides `OUTPUT/metrics.jsonl`.", default="none"
+        "Where metrics go besides `OUTPUT/metrics.jsonl`: `wandb`, one run per `align train` (project $WANDB_PROJECT "
+        "or `align`; every metric as `<stage>/<key>` and `all/<key>` on one `global_step` axis; the resolved recipe "
+        "as config and artifact; probe answers as generation tables; offline, with a one-line hint, without an API "
+        "key), or `tensorboard`, event files in OUTPUT/tensorboard/ (needs `pip install tensorboard`).",
+        default="none",
     )

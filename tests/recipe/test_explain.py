@@ -13,10 +13,12 @@ def test_explains_schema_keys_and_lists_losses():
 
 
 def test_explains_passthrough_keys_from_trl_and_peft():
-    """If these fail, `training:`/`peft:` docs no longer come from the libraries that own them."""
+    """If these fail, `training:`/`peft:`/`model.quantization:` docs no longer come from the libraries that own
+    them."""
     assert "DPOConfig" in explain("training.learning_rate")
     assert "DPOConfig" in explain("stages.training.learning_rate")
     assert "LoraConfig" in explain("peft.r")
+    assert "BitsAndBytesConfig" in explain("model.quantization.load_in_4bit")
 
 
 def test_unknown_key_suggests():

@@ -149,10 +149,20 @@ def test_yaml_is_loaded_safely(write):
     assert "invalid YAML" in problem
 
 
-RECIPES = sorted(p for p in (REPO / "recipes").rglob("*.yaml") if "accelerate" not in p.parts)
+RECIPES_DIR = REPO / "recipes"
+# Every YAML file under recipes/, at any depth, except accelerate launcher configs (test_accelerate_configs.py).
+RECIPES = sorted(p for p in RECIPES_DIR.rglob("*.yaml") if "accelerate" not in p.relative_to(RECIPES_DIR).parts)
 
 
-@pytest.mark.parametrize("path", RECIPES, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", RECIPES, ids=lambda p: str(p.relative_to(RECIPES_DIR)))
 def test_every_shipped_recipe_validates(path):
     """Every recipe we ship must load cleanly (accelerate configs are checked in test_accelerate_configs.py)."""
     load_recipe(path)
+
+
+def test_recipe_discovery_is_recursive_and_covers_every_folder():
+    """If this fails, a folder of shipped recipes (e.g. the GPU examples in recipes/gpu/) is no longer validated by
+    the test above, so a broken recipe could ship unnoticed."""
+    tops = {p.relative_to(RECIPES_DIR).parts[0] for p in RECIPES}
+    expected = {d.name for d in RECIPES_DIR.iterdir() if d.is_dir()} - {"accelerate"}
+    assert tops == expected and {"tiny", "concise", "gpu"} <= tops
