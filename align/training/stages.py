@@ -17,6 +17,7 @@ from align.recipe import StageConfig
 from align.recipe.passthrough import make_lora_config, make_trainer_config
 from align.tracking import MetricsJsonlCallback, Tracker
 from align.training.guards import NonFiniteLossGuard
+from align.training.sharding import sharding_report
 
 logger = logging.getLogger(__name__)
 
@@ -95,6 +96,34 @@ def _drop_reference_adapter(peft_model) -> None:
         peft_model.set_adapter("default")
 
 
+def _stage_summary(stage: StageConfig, trainer, train_output, eval_metrics: dict, n_train: int, n_eval: int,
+                   step_offset: int, outputs: RunOutputs) -> dict[str, Any]:  # fmt: skip
+    """What a finished stage reports to summary.json."""
+    steps = trainer.state.global_step
+    sft = [{"name": "sft (trl)", "weight": 1.0}]
+    return {
+        "name": stage.name,
+        "kind": stage.kind,
+        "steps": steps,
+        "first_step": step_offset + 1,
+        "last_step": step_offset + steps,
+        "train_rows": n_train,
+        "eval_rows": n_eval,
+        "loss": sft if stage.kind == "sft" else [{"name": t.name, "weight": t.weight, **t.params} for t in stage.loss],
+        "final_train_loss": _last_train_loss(trainer.state.log_history),
+        "mean_train_loss": train_output.training_loss,
+        "train_runtime_s": train_output.metrics.get("train_runtime"),
+        "eval": _eval_figures(eval_metrics),
+        "adapter": str(outputs.adapter_dir(stage.name)),
+    }
+
+
+def _warn_shared_rows(stage: str, sharding: dict) -> None:
+    if sharding["world_size"] > 1 and sharding["rows_on_several_ranks"]:
+        logger.warning("stage %s: %d training rows were seen by more than one process (rows not divisible by the "
+                       "global batch are repeated to fill it)", stage, sharding["rows_on_several_ranks"])  # fmt: skip
+
+
 def run_stage(
     *,
     stage: StageConfig,
@@ -152,26 +181,15 @@ def run_stage(
             f"stage {stage.name!r}: the training loss is {train_output.training_loss}; lower the learning rate"
         )
     eval_metrics = trainer.evaluate() if eval_rows else {}
+    sharding = sharding_report(trainer.rows_seen, trainer.accelerator) if hasattr(trainer, "rows_seen") else None
     if trainer.accelerator.is_main_process:
         outputs.save_adapter(peft_model, stage.name)
     _drop_reference_adapter(peft_model)
     steps = trainer.state.global_step
-    summary = {
-        "name": stage.name,
-        "kind": stage.kind,
-        "steps": steps,
-        "first_step": step_offset + 1,
-        "last_step": step_offset + steps,
-        "train_rows": len(train_rows),
-        "eval_rows": len(eval_rows),
-        "dropped_prompt_over_max_length": dropped,
-        "loss": [{"name": t.name, "weight": t.weight, **t.params} for t in stage.loss]
-        if stage.kind != "sft"
-        else [{"name": "sft (trl)", "weight": 1.0}],
-        "final_train_loss": _last_train_loss(trainer.state.log_history),
-        "mean_train_loss": train_output.training_loss,
-        "train_runtime_s": train_output.metrics.get("train_runtime"),
-        "eval": _eval_figures(eval_metrics),
-        "adapter": str(outputs.adapter_dir(stage.name)),
-    }
+    summary = _stage_summary(stage, trainer, train_output, eval_metrics, len(train_rows), len(eval_rows), step_offset,
+                             outputs)  # fmt: skip
+    summary["dropped_prompt_over_max_length"] = dropped
+    if sharding is not None:
+        summary["data_parallel"] = sharding
+        _warn_shared_rows(stage.name, sharding)
     return StageResult(model=peft_model, steps=steps, summary=summary)

@@ -22,6 +22,7 @@ from align.training.multi_negative import (
     split_chosen_rejected,
     tokenize_multi_negative,
 )
+from align.training.sharding import row_fingerprints
 
 
 class ContrastiveTrainer(DPOTrainer):
@@ -34,6 +35,7 @@ class ContrastiveTrainer(DPOTrainer):
 
     def __init__(self, *args, loss_terms: list[LossTerm], **kwargs):
         self.loss_terms = list(loss_terms)
+        self.rows_seen: set[str] = set()  # fingerprints of the training rows this process trained on
         self.uses_reference = needs_reference(self.loss_terms)
         self.uses_shared_prefix = any(t.name in NEEDS_SHARED_PREFIX for t in self.loss_terms)
         config = kwargs.get("args")
@@ -134,6 +136,8 @@ class ContrastiveTrainer(DPOTrainer):
 
     def _compute_loss(self, model, inputs, return_outputs=False):
         mode = "train" if self.model.training else "eval"
+        if mode == "train":
+            self.rows_seen.update(row_fingerprints(inputs))
         batch = self._loss_batch(model, inputs)
         result = combine_losses(self.loss_terms, **batch)
         metrics = preference_metrics(

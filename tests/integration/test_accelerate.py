@@ -33,3 +33,32 @@ def test_two_process_run_shards_data_and_writes_once(tiny_model_dir, tmp_path):
     assert steps == list(range(1, 7))
     assert summary["stages"][0]["eval"]["rewards/accuracies"] > 0.5
     assert result.stdout.count("outputs in") == 1, "only rank 0 reports"
+
+
+def test_two_process_curriculum_ranks_see_different_rows(tiny_model_dir, tmp_path):
+    """A two-stage recipe (SFT → DPO) on 2 CPU processes: world size 2; in the DPO stage each rank trained on 12 of
+    the 24 rows and no row reached both ranks (fingerprints gathered from both processes); one writer (each global
+    step once, one "outputs in" line, no second summary); both adapters are the LoRA the recipe asks for (r=8, all
+    linear layers) and load with peft. If this fails, processes train on the same data or race on the outputs."""
+    from peft import PeftConfig
+
+    accelerate = shutil.which("accelerate", path=str(Path(sys.executable).parent)) or "accelerate"
+    out = tmp_path / "out"
+    cmd = [accelerate, "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+           "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", "29534",
+           "-m", "align", "train", str(REPO / "recipes" / "tiny" / "sft_then_dpo.yaml"),
+           "--set", f"model.name={tiny_model_dir}", "--output-dir", str(out)]  # fmt: skip
+    result = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads((out / "summary.json").read_text())
+    warmup, concise = summary["stages"]
+    assert summary["world_size"] == 2 and (warmup["steps"], concise["steps"]) == (3, 3)
+    assert concise["data_parallel"] == {"world_size": 2, "rows_per_rank": [12, 12], "rows_on_several_ranks": 0}
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows if "loss" in r] == list(range(1, 7))
+    assert result.stdout.count("outputs in") == 1
+    for stage in ("warmup", "concise"):
+        config = PeftConfig.from_pretrained(str(out / stage / "adapter"))
+        assert config.r == 8 and config.lora_alpha == 16
+    leftovers = [p.name for p in out.rglob(".*") if p.name not in (".", "..")]
+    assert not leftovers, f"temporary files left behind: {leftovers}"

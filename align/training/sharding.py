@@ -1,0 +1,45 @@
+"""Which training rows each process saw: fingerprints of the rows in each batch, gathered at the end of a stage,
+so `summary.json` shows that data-parallel processes trained on different rows (and how many rows each took)."""
+
+from __future__ import annotations
+
+import hashlib
+
+import torch
+
+
+def row_fingerprints(inputs: dict) -> list[str]:
+    """One stable fingerprint per example of a preference batch: the token ids (padding removed) of its chosen
+    sequence and each of its K rejected sequences, hashed with blake2b (Python's `hash` differs per process).
+
+    Layout (trl's, as `split_chosen_rejected` reads it): B chosen rows, then K blocks of B rejected rows.
+    """
+    ids, mask = inputs["input_ids"], inputs["attention_mask"]
+    k = int(inputs["rejected_per_prompt"])
+    batch = ids.size(0) // (k + 1)
+    prints = []
+    for i in range(batch):
+        digest = hashlib.blake2b(digest_size=12)
+        for row in [i] + [batch + j * batch + i for j in range(k)]:
+            tokens = ids[row][mask[row].bool()].to(torch.int64).cpu().numpy().tobytes()
+            digest.update(len(tokens).to_bytes(8, "little") + tokens)
+        prints.append(digest.hexdigest())
+    return prints
+
+
+def sharding_report(seen: set[str], accelerator) -> dict:
+    """`{"world_size", "rows_per_rank", "rows_on_several_ranks"}` from every process's fingerprints. Collective:
+    every process must call it. A few rows on several ranks are expected only when the row count does not divide
+    evenly (accelerate then repeats rows to give every rank full batches)."""
+    from accelerate.utils import gather_object
+
+    per_rank = gather_object([sorted(seen)]) if accelerator.num_processes > 1 else [sorted(seen)]
+    counts: dict[str, int] = {}
+    for prints in per_rank:
+        for fingerprint in prints:
+            counts[fingerprint] = counts.get(fingerprint, 0) + 1
+    return {
+        "world_size": accelerator.num_processes,
+        "rows_per_rank": [len(prints) for prints in per_rank],
+        "rows_on_several_ranks": sum(1 for n in counts.values() if n > 1),
+    }
