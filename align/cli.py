@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
 import os
 import sys
@@ -10,6 +11,8 @@ import sys
 from align.errors import AlignError, GateMissed
 
 EXIT_OK, EXIT_FAILURE, EXIT_USER_ERROR = 0, 1, 2
+# Errors of the storage, not of align: a full disk or quota, a read-only or forbidden folder.
+STORAGE_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -214,6 +217,13 @@ def main(argv: list[str] | None = None) -> int:
 
         for problem in exc.problems:
             print(redact_text(f"error: {problem}"), file=sys.stderr)
+        return EXIT_USER_ERROR
+    except OSError as exc:
+        if exc.errno not in STORAGE_ERRORS:
+            raise
+        where = exc.filename or "output"
+        print(f"error: {where}: cannot write: {exc.strerror}; free some space or choose another --output-dir "
+              "(a stopped run continues with --resume)", file=sys.stderr)  # fmt: skip
         return EXIT_USER_ERROR
     except GateMissed as missed:
         for line in missed.lines:

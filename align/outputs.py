@@ -13,6 +13,7 @@ that looks finished.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -23,6 +24,12 @@ import yaml
 
 from align.errors import AlignError, Problem
 from align.secrets import redact_text
+
+#: Below this much free space a run is refused before training; below LOW_FREE_BYTES it warns. Checkpoints of a
+#: LoRA adapter are megabytes, but the optimizer state and a larger model's adapter grow quickly.
+MIN_FREE_BYTES = 64 * 2**20
+LOW_FREE_BYTES = 2 * 2**30
+logger = logging.getLogger(__name__)
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -71,7 +78,7 @@ class RunOutputs:
         return self.stage_dir(stage) / "checkpoints"
 
     def prepare(self) -> None:
-        """Create the folder and prove it is writable before any training starts."""
+        """Create the folder and prove it is writable before any training starts; warn when little space is left."""
         try:
             self.root.mkdir(parents=True, exist_ok=True)
             probe = self.root / ".write-test"
@@ -83,6 +90,13 @@ class RunOutputs:
                     str(self.root), f"output folder is not writable ({exc.strerror}); choose another with --output-dir"
                 )
             ) from None
+        free = shutil.disk_usage(self.root).free
+        if free < MIN_FREE_BYTES:
+            message = (f"only {free / 2**20:.0f} MiB free; a run needs at least {MIN_FREE_BYTES / 2**20:.0f} MiB for "
+                       "adapters and checkpoints: free some space or choose another --output-dir")  # fmt: skip
+            raise AlignError(Problem(str(self.root), message))
+        if free < LOW_FREE_BYTES:
+            logger.warning("%s: only %.1f GiB free; checkpoints of a large model may not fit", self.root, free / 2**30)
 
     def write_resolved_recipe(self, raw: dict) -> None:
         atomic_write_text(self.resolved_recipe_path, yaml.safe_dump(raw, sort_keys=False, allow_unicode=True))

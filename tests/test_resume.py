@@ -51,3 +51,28 @@ def test_a_summary_naming_other_stages_is_refused(tmp_path):
     outputs.write_summary({"status": "gate_missed", "failed_stage": "warmup", "stages": []})
     with pytest.raises(AlignError, match=r"stopped at a missed gate in stage 'warmup'"):
         plan_resume(outputs, {"name": "r"}, ["warmup"], resume=True)
+
+
+def test_a_full_disk_is_refused_before_training_and_one_line_during(tmp_path, monkeypatch, capsys):
+    """Too little free space stops the run before any training (exit 2, one line naming the folder); a disk that
+    fills while writing is one line naming the file, not a traceback. If this fails, an overnight run dies hours in
+    with a stack trace, or leaves a half-written result."""
+    import errno
+    import shutil
+    from collections import namedtuple
+
+    from align.cli import main
+    from align.outputs import RunOutputs
+
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(10**9, 10**9 - 10**6, 10**6))
+    with pytest.raises(AlignError, match=r"only 1 MiB free; a run needs at least 64 MiB"):
+        RunOutputs(tmp_path / "out").prepare()
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "out" / "summary.json"))
+
+    monkeypatch.setattr("align.cli._cmd_validate", full)
+    assert main(["validate", "x.yaml"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "summary.json: cannot write: No space left on device" in err

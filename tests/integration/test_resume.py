@@ -14,14 +14,15 @@ from safetensors.torch import load_file
 from tests.conftest import align_train_cli
 
 REPO = Path(__file__).resolve().parents[2]
-RECIPE = REPO / "recipes" / "tiny" / "sft_then_dpo.yaml"
+RECIPE = REPO / "recipes" / "tiny" / "curriculum.yaml"
+STAGES = ("warmup", "easy", "hard")
 pytestmark = pytest.mark.slow
 
 
 def _overrides(model_dir) -> list[str]:
-    # 6 steps per stage, a checkpoint every 2 steps, dropout 0: the run is deterministic on a CPU.
+    # 4 steps per stage, a checkpoint every 2 steps, dropout 0: the run is deterministic on a CPU.
     return [f"model.name={model_dir}", "training.save_strategy=steps", "training.save_steps=2",
-            "training.save_total_limit=5", "training.max_steps=6"]  # fmt: skip
+            "training.save_total_limit=5"]  # fmt: skip
 
 
 def _cmd(out: Path, overrides: list[str], *extra: str) -> list[str]:
@@ -31,16 +32,25 @@ def _cmd(out: Path, overrides: list[str], *extra: str) -> list[str]:
     return cmd
 
 
-def _kill_after_checkpoint(out: Path, overrides: list[str], stage: str, step: int) -> None:
-    """Start a run, SIGKILL it as soon as `stage` has a complete checkpoint at `step`."""
+def _stages_done(out: Path) -> int:
+    try:
+        return len(json.loads((out / "summary.json").read_text())["stages"])
+    except (OSError, ValueError, KeyError):
+        return 0
+
+
+def _kill_at(out: Path, overrides: list[str], stage: str, step: int | None) -> None:
+    """Start a run and SIGKILL it as soon as `stage` has a complete checkpoint at `step` — or, with `step` None, as
+    soon as summary.json records `stage` as done (between that stage and the next)."""
     marker = out / stage / "checkpoints" / f"checkpoint-{step}" / "trainer_state.json"
+    reached = (lambda: marker.exists()) if step else (lambda: _stages_done(out) > STAGES.index(stage))
     process = subprocess.Popen(_cmd(out, overrides), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 300
-    while not marker.exists() and process.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.01)
+    while not reached() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.005)
     process.send_signal(signal.SIGKILL)
     process.wait()
-    assert marker.exists(), process.stderr.read().decode()[-2000:]
+    assert reached(), process.stderr.read().decode()[-2000:]
 
 
 def _adapter(out: Path, stage: str) -> dict:
@@ -55,20 +65,22 @@ def uninterrupted(tiny_model_dir, tmp_path_factory):
     return out
 
 
-@pytest.mark.parametrize(("stage", "step"), [("warmup", 2), ("concise", 4)])
+@pytest.mark.parametrize(("stage", "step"), [("warmup", 2), ("warmup", None), ("hard", 2)],
+                         ids=["inside-sft", "between-stages", "inside-k-negatives"])  # fmt: skip
 def test_resumed_run_equals_uninterrupted(uninterrupted, tiny_model_dir, tmp_path, stage, step):
-    """Killed after a checkpoint in the SFT stage or in the DPO stage, then resumed: each stage's final adapter equals
-    the uninterrupted run's within 1e-5, and metrics.jsonl has each global step exactly once. If this fails, resume
-    loses optimizer/RNG/data position, retrains a finished stage, or double-logs steps."""
+    """A three-stage run killed with SIGKILL inside the SFT stage, between the SFT and DPO stages, or inside the
+    K-negative stage (reference: previous), then resumed: every stage's final adapter equals the uninterrupted run's
+    within 1e-5, and metrics.jsonl has each global step exactly once. If this fails, resume loses
+    optimizer/RNG/data position, retrains a finished stage, rebuilds the wrong reference, or double-logs steps."""
     out = tmp_path / "out"
     overrides = _overrides(tiny_model_dir)
-    _kill_after_checkpoint(out, overrides, stage, step)
+    _kill_at(out, overrides, stage, step)
     assert json.loads((out / "summary.json").read_text())["status"] == "running"
     result = subprocess.run(_cmd(out, overrides, "--resume"), capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-3000:]
     summary = json.loads((out / "summary.json").read_text())
     assert summary["status"] == "finished" and summary["resumed"] is True and summary["total_steps"] == 12
-    for name in ("warmup", "concise"):
+    for name in STAGES:
         expected, got = _adapter(uninterrupted, name), _adapter(out, name)
         assert expected.keys() == got.keys()
         worst = max(float((expected[k] - got[k]).abs().max()) for k in expected)
@@ -87,7 +99,7 @@ def test_refusals(uninterrupted, tiny_model_dir, tmp_path):
     again = subprocess.run(_cmd(uninterrupted, overrides), capture_output=True, text=True)
     assert again.returncode == 2 and "already holds a run; pass --resume" in again.stderr
     out = tmp_path / "out"
-    _kill_after_checkpoint(out, overrides, "warmup", 2)
+    _kill_at(out, overrides, "warmup", 2)
     changed = subprocess.run(_cmd(out, [*overrides, "training.learning_rate=0.5"], "--resume"), capture_output=True,
                              text=True)  # fmt: skip
     assert changed.returncode == 2 and "the recipe differs from the run's at training.learning_rate" in changed.stderr
