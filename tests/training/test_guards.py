@@ -28,13 +28,15 @@ def test_finite_and_eval_logs_pass():
 
 @pytest.mark.slow
 def test_a_real_run_stops_at_the_first_nan_step(tiny_model_dir, tmp_path):
-    """A loss that turns NaN stops training at once with the stage and step; the step's row is still logged."""
+    """A loss that turns NaN stops training at once with the stage and step; the step's row is still logged; the
+    checkpoint of the last good step stays (and is what --resume would use), no checkpoint of the NaN step is made."""
     import json
     from pathlib import Path
 
     from align.curriculum import run_recipe
     from align.losses import LossOutput, loss_names, register_loss
     from align.recipe import load_recipe
+    from align.resume import latest_checkpoint
 
     if "test_nan_after_one" not in loss_names():
 
@@ -47,10 +49,13 @@ def test_a_real_run_stops_at_the_first_nan_step(tiny_model_dir, tmp_path):
             return LossOutput(policy_chosen_logps * scale, zeros, zeros)
 
     repo = Path(__file__).resolve().parents[2]
-    overrides = [f"model.name={tiny_model_dir}", "stages.concise.loss={name: test_nan_after_one}"]
+    overrides = [f"model.name={tiny_model_dir}", "stages.concise.loss={name: test_nan_after_one}",
+                 "stages.concise.training.save_strategy=steps", "stages.concise.training.save_steps=1"]  # fmt: skip
     loaded = load_recipe(repo / "recipes" / "tiny" / "dpo.yaml", overrides)
     with pytest.raises(AlignError, match=r"stage 'concise', step 2: the training loss is nan"):
         run_recipe(loaded, tmp_path / "out")
     rows = [json.loads(line) for line in (tmp_path / "out" / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == [1, 2] and rows[1]["loss"] == "nan"
-    assert [r["step"] for r in rows] == [1, 2] and rows[1]["loss"] == "nan"
+    checkpoints = tmp_path / "out" / "concise" / "checkpoints"
+    assert latest_checkpoint(checkpoints) == checkpoints / "checkpoint-1"
+    assert not (checkpoints / "checkpoint-2").exists()
