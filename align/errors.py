@@ -5,7 +5,13 @@ The CLI prints each problem on one line and exits with code 2; anything else is 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+
+# Line breaks and other control characters, which a key, value or path from the user's file may hold (a YAML key
+# "a\nb", a data path with a newline, a NUL byte): printed raw they would split one problem over several lines (or
+# hide part of it), breaking the promise of one line per problem. Tabs are harmless and stay.
+_CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f\x85\u2028\u2029]")
 
 
 @dataclass(frozen=True)
@@ -26,7 +32,8 @@ class Problem:
 
     def __str__(self) -> str:
         location = self.where if self.line is None else f"{self.where}:{self.line}"
-        return f"{location}: {self.key}: {self.message}" if self.key else f"{location}: {self.message}"
+        text = f"{location}: {self.key}: {self.message}" if self.key else f"{location}: {self.message}"
+        return _CONTROL.sub(lambda match: repr(match.group())[1:-1], text)  # escaped, so one problem is one line
 
 
 class AlignError(Exception):

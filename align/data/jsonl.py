@@ -25,6 +25,16 @@ def jsonl_lines(path: str | Path) -> Iterator[tuple[int, dict | Problem]]:
                 yield number, parsed
 
 
+def _unique_keys(pairs: list[tuple[str, object]]) -> dict:
+    """A JSON object's mapping; a repeated key raises (`json` would keep the last value and drop the first silently)."""
+    obj: dict = {}
+    for key, value in pairs:
+        if key in obj:
+            raise ValueError(f"repeats the key {key!r} (JSON keeps only the last value)")
+        obj[key] = value
+    return obj
+
+
 def _parse_line(raw: bytes, source: str, number: int) -> dict | Problem | None:
     try:
         text = raw.decode("utf-8-sig" if number == 1 else "utf-8")
@@ -33,9 +43,13 @@ def _parse_line(raw: bytes, source: str, number: int) -> dict | Problem | None:
     if not text.strip():
         return None
     try:
-        obj = json.loads(text)
+        obj = json.loads(text, object_pairs_hook=_unique_keys)
     except json.JSONDecodeError as exc:
         return Problem(source, f"broken JSON: {exc.msg} at column {exc.colno}", number, code="unreadable")
+    except (ValueError, RecursionError) as exc:
+        # Valid JSON that Python will not build: an integer of more than 4300 digits (ValueError), or arrays nested
+        # thousands deep (RecursionError). Both crashed the reader with a traceback; they are one bad line.
+        return Problem(source, f"unreadable JSON: {str(exc).split(';')[0]}", number, code="unreadable")
     if not isinstance(obj, dict):
         return Problem(source, f"each line must be a JSON object, got {type(obj).__name__}", number, code="unreadable")
     return obj

@@ -11,13 +11,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from align.data.formats.normalise import ScoredPrompt, detect_format
-from align.data.formats.readers import read_records, resolve_input
+from align.data.formats.readers import Location, read_records, resolve_input
 from align.data.formats.sources import load_source
 from align.data.issues import RowIssues
 from align.data.rows import CompletionRow, PreferenceRow
 from align.data.stats import row_statistics
 from align.data.token_lengths import sequence_lengths
-from align.errors import AlignError, Problem
+from align.errors import AlignError
 
 #: Exit codes of `align data inspect`.
 CLEAN, PROBLEMS, UNREADABLE = 0, 1, 2
@@ -94,7 +94,10 @@ def check_lengths(rows: list, lengths: list, max_length: int, issues: RowIssues)
         if sequences[longest] > max_length:
             message = (f"{sequences[longest]} tokens (prompt {prompt_len}) > max_length {max_length}: training "
                        "truncates it; shorten the row or raise max_length")  # fmt: skip
-            issues.add(Problem(row.source, message, row.line, _answer_keys(row)[longest], "too_long"))
+            # Only JSONL rows carry line numbers; a CSV/JSON/Parquet row's number is its row index (`file.csv row
+            # 5`), which `Problem(source, ..., line)` would print as `file.csv:5`, a line it is not on.
+            where = Location(row.source, row.line, Path(row.source).suffix.lower() == ".jsonl")
+            issues.add(where.problem(message, _answer_keys(row)[longest], "too_long"))
 
 
 def lint_source(

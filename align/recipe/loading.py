@@ -84,11 +84,24 @@ def _convert_loss(tp: Any, value: Any, path: KeyPath, out: Collector) -> Any:
                 continue
             expected = type(defaults[key]) if defaults[key] is not None else float
             converted = convert(expected, param, item_path + (key,), out)
-            if converted is not _MISSING:
+            if key == "beta" and converted is not _MISSING and converted <= 0:
+                # Every loss's beta scales a log-ratio: 0 makes the loss constant (nothing learnt) and a negative
+                # beta trains towards the rejected answers; both validated before.
+                out.add(item_path + (key,), f"{converted} must be positive")
+            elif converted is not _MISSING:
                 params[key] = converted
         weight = convert(float, item.get("weight", 1.0), item_path + ("weight",), out)
         terms.append(LossConfig(name=name, weight=1.0 if weight is _MISSING else weight, params=params))
     return terms
+
+
+def _convert_stages(tp: Any, value: Any, path: KeyPath, out: Collector) -> Any:
+    """`stages:` must be a list. `convert` would take a single mapping as a one-stage list, but the raw stages are
+    then indexed as a list (`_check_stages`: a KeyError traceback for an sft stage; `resolved_raw` at training)."""
+    if not isinstance(value, list):
+        out.add(path, f"expected a list of stages (`- name: ...` items), got {type(value).__name__}")
+        return _MISSING
+    return convert(tp, value, path, out)
 
 
 def _check_source(source, kind: str, base_dir: Path, path: KeyPath, out: Collector) -> None:
@@ -154,13 +167,16 @@ def _check_stages(recipe: Recipe, raw_stages: list, base_dir: Path, top_level_ok
                 _check_source(source, stage.kind, base_dir, path + ("data", key, j), out)
         if not 0.0 <= stage.data.eval_fraction < 1.0:
             out.add(path + ("data", "eval_fraction"), f"{stage.data.eval_fraction} must be in [0, 1)")
-        for key in ("max_rows", "max_eval_rows"):
+        # mix_total too: 0 or a negative total passed validation and only failed in mix_sources at training time.
+        for key in ("max_rows", "max_eval_rows", "mix_total"):
             value = getattr(stage.data, key)
             if value is not None and value <= 0:
                 out.add(path + ("data", key), f"{value} must be a positive number of rows")
         for j, term in enumerate(stage.loss):
             if term.weight <= 0:
-                out.add(path + ("loss", j, "weight"), f"{term.weight} must be positive")
+                # `loss: {name: dpo, weight: 0}` is one mapping, not a list: its key path has no `[0]`.
+                at = ("loss", j, "weight") if isinstance(raw_stages[index].get("loss"), list) else ("loss", "weight")
+                out.add(path + at, f"{term.weight} must be positive")
         if stage.kind == "sft" and "loss" in raw_stages[index]:
             out.add(
                 path + ("loss",),
@@ -191,7 +207,7 @@ def load_recipe(path: str | Path, overrides: list[str] = ()) -> LoadedRecipe:
     env_problems = interpolate_env(document)
     for assignment in overrides:
         apply_override(document.data, assignment)
-    out = Collector(document, custom={(StageConfig, "loss"): _convert_loss})
+    out = Collector(document, custom={(StageConfig, "loss"): _convert_loss, (Recipe, "stages"): _convert_stages})
     out.problems.extend(env_problems)
     recipe = build_dataclass(Recipe, document.data, (), out)
     base_dir = Path(path).resolve().parent

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import tempfile
+import types
 import typing
 from typing import Any
 
@@ -31,6 +32,20 @@ RESERVED_PREFERENCE_KEYS = {
     "beta": "set `beta` on the loss, e.g. `loss: {name: dpo, beta: 0.1}`",
 }
 RESERVED_PEFT_KEYS = {"task_type": "align trains causal LMs; task_type is always CAUSAL_LM"}
+# Numbers that must be positive, which trl/transformers and peft accept at 0 or below when the config is built: a
+# zero batch size or learning rate, a negative max_length or LoRA rank only failed (or trained nothing) later.
+# The *_steps keys are counts, or ratios in (0, 1) of the total steps.
+POSITIVE_TRAINING_KEYS = (
+    "learning_rate",
+    "per_device_train_batch_size",
+    "per_device_eval_batch_size",
+    "gradient_accumulation_steps",
+    "max_length",
+    "logging_steps",
+    "save_steps",
+    "eval_steps",
+)
+POSITIVE_PEFT_KEYS = ("r", "lora_alpha")
 # Values BitsAndBytesConfig stores without checking, so a typo would only fail inside bitsandbytes on the GPU.
 QUANT_TYPES = ("nf4", "fp4")
 COMPUTE_DTYPES = ("bfloat16", "float16", "float32")
@@ -122,16 +137,35 @@ def check_training_keys(kind: str, training: dict, path: KeyPath, out: Collector
     True if all may be passed on."""
     if not check_keys(training, config_fields(kind), reserved_training_keys(kind), path, out):
         return False
-    return check_plain_types(training, config_class(kind), path, out)
+    if not check_plain_types(training, config_class(kind), path, out):
+        return False
+    return check_positive(training, POSITIVE_TRAINING_KEYS, path, out)
+
+
+def check_positive(values: dict, keys: tuple[str, ...], path: KeyPath, out: Collector) -> bool:
+    """Record each of `keys` whose value is a number that is not positive (NaN included); True if none is."""
+    ok = True
+    for key in keys:
+        value = values.get(key)
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and not value > 0:
+            out.add(path + (key,), f"{value} must be positive")
+            ok = False
+    return ok
 
 
 def check_plain_types(values: dict, cls, path: KeyPath, out: Collector) -> bool:
     """trl/transformers configs do not coerce: a `learning_rate: fast` passes their checks and crashes inside the
-    optimizer. Check the fields annotated as plain float, int or bool (ints are fine for floats)."""
+    optimizer. Check the fields annotated as plain float, int or bool (ints are fine for floats), or as one of those
+    or None: `bf16: sure` (`bool | None`) passed and turned bf16 on, `max_length: long` failed only in tokenisation."""
     hints = typing.get_type_hints(cls)
     ok = True
     for key, value in values.items():
         expected = hints.get(key)
+        if typing.get_origin(expected) in (typing.Union, types.UnionType) and type(None) in typing.get_args(expected):
+            if value is None:
+                continue
+            inner = [arg for arg in typing.get_args(expected) if arg is not type(None)]
+            expected = inner[0] if len(inner) == 1 else None
         if expected not in (float, int, bool):
             continue
         valid = isinstance(value, bool) if expected is bool else (
@@ -170,7 +204,17 @@ def validate_training_values(kind: str, training: dict, path: KeyPath, out: Coll
 
 def validate_peft(peft: dict, path: KeyPath, out: Collector) -> None:
     """Check the `peft` mapping by building the `LoraConfig` it describes."""
+    from peft import LoraConfig
+
     if not check_keys(peft, lora_config_fields(), RESERVED_PEFT_KEYS, path, out):
+        return
+    # LoraConfig checks neither types nor ranges: `r: sixteen`, `r: 0` or `lora_dropout: 2` passed validation and
+    # failed only when the adapter was built (or, for lora_dropout, in the first forward pass).
+    if not (check_plain_types(peft, LoraConfig, path, out) and check_positive(peft, POSITIVE_PEFT_KEYS, path, out)):
+        return
+    dropout = peft.get("lora_dropout", 0.0)
+    if not 0.0 <= dropout < 1.0:
+        out.add(path + ("lora_dropout",), f"{dropout} must be in [0, 1)")
         return
     try:
         make_lora_config(peft)

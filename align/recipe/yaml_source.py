@@ -69,29 +69,43 @@ class YamlDocument:
         return self.file, None
 
 
-def _record_lines(node: yaml.Node, path: KeyPath, lines: dict[KeyPath, int]) -> None:
+def _record_lines(node: yaml.Node, path: KeyPath, lines: dict[KeyPath, int], duplicates: list) -> None:
     if isinstance(node, yaml.MappingNode):
+        # PyYAML silently keeps the last of two equal keys in one mapping (`learning_rate:` twice: the first is
+        # ignored); YAML requires keys to be unique, so collect them as `(path, line, first line)` for an error.
+        first_at: dict[tuple, int] = {}
         for key_node, value_node in node.value:
             key_path = path + (key_node.value,)
-            lines[key_path] = key_node.start_mark.line + 1
-            _record_lines(value_node, key_path, lines)
+            line = key_node.start_mark.line + 1
+            if isinstance(key_node, yaml.ScalarNode):
+                identity = (key_node.tag, key_node.value)
+                if identity in first_at:
+                    duplicates.append((key_path, line, first_at[identity]))
+                first_at.setdefault(identity, line)
+            lines[key_path] = line
+            _record_lines(value_node, key_path, lines, duplicates)
     elif isinstance(node, yaml.SequenceNode):
         for index, item in enumerate(node.value):
             lines[path + (index,)] = item.start_mark.line + 1
-            _record_lines(item, path + (index,), lines)
+            _record_lines(item, path + (index,), lines, duplicates)
 
 
 def load_yaml(path: str | Path) -> YamlDocument:
     """Parse a YAML mapping with the safe loader (no Python objects); errors name the file and line."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
     except FileNotFoundError:
         raise AlignError(Problem(str(path), "no such file")) from None
-    except UnicodeDecodeError as exc:
-        raise AlignError(Problem(str(path), f"not UTF-8 text (byte {exc.start}); save the file as UTF-8")) from None
     except OSError as exc:
         raise AlignError(Problem(str(path), f"cannot read: {exc.strerror}")) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        # Name the line holding the bad byte (a Latin-1 "é" pasted in), not just the file.
+        line = raw[: exc.start].count(b"\n") + 1
+        message = f"not UTF-8 text (byte {exc.start}); save the file as UTF-8"
+        raise AlignError(Problem(str(path), message, line)) from None
     try:
         node = yaml.compose(text, Loader=RecipeLoader)
         data = yaml.load(text, Loader=RecipeLoader)
@@ -105,8 +119,14 @@ def load_yaml(path: str | Path) -> YamlDocument:
     if not isinstance(data, dict):
         raise AlignError(Problem(str(path), f"the top level must be a mapping of keys, not {type(data).__name__}", 1))
     lines: dict[KeyPath, int] = {}
+    duplicates: list = []
     if node is not None:
-        _record_lines(node, (), lines)
+        _record_lines(node, (), lines, duplicates)
+    if duplicates:
+        message = "duplicate key (first at line {}); YAML keeps only the last: remove one"
+        raise AlignError(
+            [Problem(str(path), message.format(first), line, format_path(at)) for at, line, first in duplicates]
+        )
     return YamlDocument(data=data, file=str(path), lines=lines)
 
 
@@ -137,8 +157,12 @@ def apply_override(data: dict, assignment: str) -> None:
         raise AlignError(Problem("--set", f"{assignment!r} is not key.path=value"))
     try:
         value = parse_scalar(raw_value) if raw_value.strip() else ""
-    except yaml.YAMLError:
-        value = raw_value
+    except yaml.YAMLError as exc:
+        # Taking the text as a string instead made `kinds=[verbose, vague` the one kind "[verbose, vague" (every row
+        # then filtered out) and `name=[x` a valid name: an unparseable value is an error, as in the file.
+        reason = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        message = f"{raw_value!r} is not valid YAML ({reason}); quote it to mean the text, e.g. {key.strip()}='\"...\"'"
+        raise AlignError(Problem("--set", message, key=key.strip())) from None
     segments = key.strip().split(".")
     container: Any = data
     for depth, segment in enumerate(segments):

@@ -134,6 +134,8 @@ def read_json_records(path: Path) -> Iterator[Record]:
         document = json.loads(_read_text(path))
     except json.JSONDecodeError as exc:
         raise AlignError(Problem(str(path), f"broken JSON: {exc.msg} at column {exc.colno}", exc.lineno)) from None
+    except (ValueError, RecursionError) as exc:  # a >4300-digit integer, nesting thousands deep: not a traceback
+        raise AlignError(Problem(str(path), f"unreadable JSON: {str(exc).split(';')[0]}")) from None
     for number, obj in enumerate(_json_rows(document, path), start=1):
         if isinstance(obj, dict):
             yield _record(str(path), number, obj)
@@ -150,7 +152,7 @@ def _cell(text: str):
     if (stripped[:1], stripped[-1:]) in (("[", "]"), ("{", "}")):
         try:
             return json.loads(stripped)
-        except json.JSONDecodeError:
+        except (ValueError, RecursionError):  # JSONDecodeError, and JSON Python will not build (huge ints, deep)
             return text
     return text
 
@@ -162,21 +164,43 @@ def _check_header(header: list[str] | None, path: Path) -> None:
         raise AlignError(Problem(str(path), f"the header repeats column(s) {', '.join(repeated)}", 1))
 
 
+# csv's default cell limit (131072 characters) made a file with one long answer unreadable as a whole.
+CSV_FIELD_LIMIT = 2**31 - 1
+
+
 @register_reader(".csv")
 def read_csv_records(path: Path) -> Iterator[Record]:
-    """One record per CSV row under a header row; `number` is the 1-based data row (the header is not counted)."""
-    reader = csv.DictReader(io.StringIO(_read_text(path), newline=""))
+    """One record per CSV row under a header row; `number` is the 1-based data row (the header is not counted).
+
+    Quoting is strict: a stray quote (`"a"b`) or one left open to the end of the file is an unreadable row, not text
+    silently merged with the rows after it; a cell holding a NUL byte (a binary or UTF-16 file) is unreadable too.
+    """
+    csv.field_size_limit(max(csv.field_size_limit(), CSV_FIELD_LIMIT))
+    reader = csv.DictReader(io.StringIO(_read_text(path), newline=""), strict=True)
     try:
         _check_header(reader.fieldnames, path)
-        for number, row in enumerate(reader, start=1):
-            # DictReader files surplus cells under None and fills missing ones with None: both mean a broken row.
-            cells = len(reader.fieldnames) + len(row[None]) if None in row else sum(v is not None for v in row.values())
-            if cells != len(reader.fieldnames):
-                yield _unreadable(str(path), number, f"has {cells} cells but the header has {len(reader.fieldnames)}")
-            else:
-                yield _record(str(path), number, {key: _cell(value) for key, value in row.items()})
     except csv.Error as exc:
         raise AlignError(Problem(str(path), f"broken CSV: {exc}", reader.line_num)) from None
+    number = 0
+    while True:
+        start = reader.reader.line_num + 1
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:  # the reader starts afresh on the next line
+            number += 1
+            yield _unreadable(str(path), number, f"broken CSV on lines {start}-{reader.reader.line_num}: {exc}")
+            continue
+        number += 1
+        # DictReader files surplus cells under None and fills missing ones with None: both mean a broken row.
+        cells = len(reader.fieldnames) + len(row[None]) if None in row else sum(v is not None for v in row.values())
+        if cells != len(reader.fieldnames):
+            yield _unreadable(str(path), number, f"has {cells} cells but the header has {len(reader.fieldnames)}")
+        elif any("\x00" in value for value in row.values()):
+            yield _unreadable(str(path), number, "holds a NUL byte; is the file binary or UTF-16? Re-save as UTF-8")
+        else:
+            yield _record(str(path), number, {key: _cell(value) for key, value in row.items()})
 
 
 @register_reader(".parquet")

@@ -81,13 +81,31 @@ def _first_readable(records: Iterator[Record], path) -> tuple[list[Record], Reco
 
 
 def _normalise_all(records, name: str, options: FormatOptions, detected: Record | None, issues) -> list:
-    """Every record normalised; a bad one raises, or with `issues` is counted there and left out."""
-    rows = []
+    """Every record normalised; a bad one raises, or with `issues` is counted there and left out.
+
+    Repeats of an earlier row are found here, in file order, rather than after every row is read: a strict load then
+    stops at the first bad row of the file (not at a later broken row when a repeat came first), and the repeat is
+    named by its record's own location (`file.csv row 5`; a CSV row number printed as `file.csv:5` read as a line).
+    Strict loads check each row's number of rejected answers against the first row's here for the same reason.
+    """
+    from align.data.issues import answer_key
+
+    rows, seen, first_row = [], {}, None
     for record in records:
         try:
             if record.problem is not None:
                 raise AlignError(record.problem)
-            rows.append(_normalise(record, name, options, detected))
+            row = _normalise(record, name, options, detected)
+            if not isinstance(row, ScoredPrompt):
+                key = answer_key(row)
+                if key in seen:
+                    message = f"duplicates {seen[key]} (same prompt and answers); remove it, or set bad_rows: drop"
+                    raise AlignError(record.where.problem(message, None, "duplicate"))
+                seen[key] = record.location
+            if issues is None and isinstance(row, PreferenceRow):
+                first_row = first_row or row
+                _same_negatives([first_row, row], record.by_line, options, None)
+            rows.append(row)
         except AlignError as exc:
             if issues is None:
                 raise
@@ -114,8 +132,6 @@ def load_source(
     `AlignError` naming file, line or row, and field; with `issues` (an `align.data.issues.RowIssues`) it is counted
     there by kind and left out instead. A source whose rows are all bad is an error either way.
     """
-    from align.data.issues import drop_duplicates
-
     options = FormatOptions(dict(columns or {}), score_key, score_weights)
     if format != "auto":
         _check_format(format, options, str(path))
@@ -125,9 +141,7 @@ def load_source(
     if format == "auto":
         _check_format(name, options, first.source)
     detected = first if format == "auto" else None
-    rows = _normalise_all(chain(head, records), name, options, detected, issues)
-    if not isinstance(rows[0] if rows else None, ScoredPrompt):
-        rows = drop_duplicates(rows, issues)
+    rows = _normalise_all(chain(head, records), name, options, detected, issues)  # repeats dropped there
     if not rows:
         raise AlignError(Problem(str(path), f"has no usable rows: all {issues.total} are bad (see the counts above)"))
     if isinstance(rows[0], PreferenceRow):
