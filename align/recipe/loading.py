@@ -23,6 +23,7 @@ from align.recipe.typed import _MISSING, Collector, build_dataclass, convert, su
 from align.recipe.yaml_source import KeyPath, apply_override
 
 STAGE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
+RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
 @dataclass
@@ -106,13 +107,19 @@ def _convert_stages(tp: Any, value: Any, path: KeyPath, out: Collector) -> Any:
 
 def _check_source(source, kind: str, base_dir: Path, path: KeyPath, out: Collector) -> None:
     """The source exists (or is a Hub id); weights are positive; sft stages read prompt → completion rows."""
-    from align.data.formats.readers import resolve_input
+    from align.data.formats.readers import READERS, SAVED_DATASET_MARKERS, resolve_input
 
     try:
-        resolve_input(source.path, base_dir)
+        target = resolve_input(source.path, base_dir)
     except AlignError as exc:
         out.add(path + ("path",), f"{exc.problems[0].message}: {exc.problems[0].where}")
         return
+    # The reader is chosen by suffix: an unreadable kind of file would otherwise pass here and fail at training.
+    if target is not None and target.is_file() and target.suffix.lower() not in READERS:
+        out.add(path + ("path",), f"{target.suffix or 'no suffix'!s} is not a data file type align reads "
+                f"({', '.join(sorted(READERS))}, or a save_to_disk folder)")  # fmt: skip
+    if target is not None and target.is_dir() and not any((target / m).exists() for m in SAVED_DATASET_MARKERS):
+        out.add(path + ("path",), "is a folder but not one written by datasets' save_to_disk")
     if kind == "sft" and source.format != "auto":
         out.add(path + ("format",), "sft stages always read prompt → completion rows; leave `format` unset")
     unknown = sorted(set(source.columns) - {"prompt", "completion"}) if kind == "sft" else []
@@ -139,6 +146,11 @@ def _check_eval(stage, base_dir: Path, path: KeyPath, out: Collector) -> None:
         value = getattr(ev, key)
         if value is not None and value <= 0:
             out.add(at + (key,), f"{value} must be positive")
+    if gates.max_mean_tokens_ratio is not None and not gates.max_mean_tokens_ratio > 0:
+        out.add(at + ("gates", "max_mean_tokens_ratio"), f"{gates.max_mean_tokens_ratio} must be a positive ratio")
+    drop = gates.max_key_point_recall_drop
+    if drop is not None and not -1.0 <= drop <= 1.0:
+        out.add(at + ("gates", "max_key_point_recall_drop"), f"{drop} must be in [-1, 1] (recall is in [0, 1])")
     for key in ("max_mean_tokens_ratio", "max_key_point_recall_drop"):
         if getattr(gates, key) is not None and ev.prompts is None:
             out.add(at + ("gates", key), "measures probe answers: set eval.prompts (JSONL prompts with key_points)")
@@ -214,6 +226,9 @@ def load_recipe(path: str | Path, overrides: list[str] = ()) -> LoadedRecipe:
     if recipe is not _MISSING:
         if not recipe.stages:
             out.add(("stages",), "needs at least one stage")
+        if not RUN_NAME.match(recipe.name):
+            # The name becomes the default output folder runs/<name> and the tracker's run and group name.
+            out.add(("name",), f"{recipe.name!r}: use letters, digits, '.', '-' and '_' (it names a folder)")
         # Top-level keys are checked against the union of the stage kinds in use, at their own lines.
         kinds = {stage.kind for stage in recipe.stages} or {"preference"}
         top_level_ok = all(check_training_keys(kind, recipe.training, ("training",), out) for kind in sorted(kinds))

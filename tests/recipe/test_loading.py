@@ -166,3 +166,28 @@ def test_recipe_discovery_is_recursive_and_covers_every_folder():
     tops = {p.relative_to(RECIPES_DIR).parts[0] for p in RECIPES}
     expected = {d.name for d in RECIPES_DIR.iterdir() if d.is_dir()} - {"accelerate"}
     assert tops == expected and {"tiny", "concise", "gpu"} <= tops
+
+
+def test_run_name_data_file_types_and_gate_ranges_are_checked(recipe_dir):
+    """A run name that would nest folders, a data file align cannot read (chosen by suffix), a folder that is not a
+    saved dataset, a non-positive length ratio and an out-of-range recall drop are all caught by `validate`, not at
+    training time. If this fails, such a recipe fails minutes into a run (or writes outside runs/)."""
+    recipe_dir("notes.md", "# not data\n")
+    recipe_dir("folder/readme.txt", "x")
+    path = recipe_dir(
+        "r.yaml",
+        """name: ../escape
+stages:
+  - name: s
+    data: {train: [{path: notes.md}, {path: folder}]}
+    eval:
+      prompts: pairs.jsonl
+      gates: {max_mean_tokens_ratio: 0, max_key_point_recall_drop: 2}
+""",
+    )
+    text = "\n".join(_problems(path))
+    assert "r.yaml:1: name: '../escape': use letters, digits" in text
+    assert "stages[0].data.train[0].path: .md is not a data file type align reads" in text
+    assert "stages[0].data.train[1].path: is a folder but not one written by datasets' save_to_disk" in text
+    assert "gates.max_mean_tokens_ratio: 0.0 must be a positive ratio" in text
+    assert "gates.max_key_point_recall_drop: 2.0 must be in [-1, 1]" in text
