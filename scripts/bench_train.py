@@ -1,0 +1,214 @@
+#!/usr/bin/env python3
+"""Training benchmark: stock trl `DPOTrainer` against align's `ContrastiveTrainer`, same model, rows, LoRA, batches.
+
+Each system trains in its own subprocess (so peak memory is its own) and prints one JSON object:
+
+    real_tokens_per_s    non-pad prompt+completion tokens of the timed steps ÷ their wall time (first steps skipped)
+    peak_memory_gib      peak resident memory of the process (CPU) or peak allocated CUDA memory (GPU), GiB
+    padded_per_real      tokens in the padded batches ÷ real tokens
+    mfu                  model FLOP utilisation: real tokens/s × 6 × parameters ÷ the matmul peak measured here
+    losses               the logged training loss of every step (same batches for both systems)
+
+then one object with the ratios (align ÷ trl) and the largest per-step loss difference.
+
+    python scripts/bench_train.py                                  # SmolLM2-135M, 6 steps, batch 8, max length 256
+    python scripts/bench_train.py --model tiny-llama --steps 3     # a quick run
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SYSTEMS = ("trl", "align")
+
+
+def matmul_peak_flops(device: str, dtype_name: str, seconds: float = 1.0) -> float:
+    """Sustained FLOP/s of a square matmul on this device (2·n³ per product), the ceiling MFU is measured against."""
+    import torch
+
+    dtype = getattr(torch, dtype_name)
+    n = 2048 if device == "cuda" else 1024
+    a, b = torch.randn(n, n, device=device, dtype=dtype), torch.randn(n, n, device=device, dtype=dtype)
+    torch.mm(a, b)
+    count, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        torch.mm(a, b)
+        count += 1
+    if device == "cuda":
+        torch.cuda.synchronize()
+    return 2 * n**3 * count / (time.perf_counter() - start)
+
+
+class CountingCollator:
+    """Wraps a collator: records real (attention mask) and padded (tensor size) tokens of every batch, in order."""
+
+    def __init__(self, collator):
+        self.collator, self.real, self.padded = collator, [], []
+
+    def __call__(self, examples):
+        batch = self.collator(examples)
+        mask = batch["attention_mask"] if "attention_mask" in batch else None
+        if mask is None:  # trl collators without a joint mask: count prompt and completion masks
+            mask_parts = [batch[k] for k in batch if k.endswith("attention_mask")]
+            self.real.append(int(sum(int(m.sum()) for m in mask_parts)))
+            self.padded.append(int(sum(m.numel() for m in mask_parts)))
+        else:
+            self.real.append(int(mask.sum()))
+            self.padded.append(int(mask.numel()))
+        return batch
+
+
+def _rows(count: int, seed: int) -> list:
+    from align.data import load_preference_rows
+
+    rows = load_preference_rows(ROOT / "data" / "concise" / "train.jsonl")
+    random.Random(seed).shuffle(rows)
+    return rows[:count]
+
+
+def _step_times():
+    from transformers import TrainerCallback
+
+    class StepTimes(TrainerCallback):
+        def __init__(self):
+            self.times, self._start = [], None
+
+        def on_step_begin(self, args, state, control, **kwargs):
+            self._start = time.perf_counter()
+
+        def on_step_end(self, args, state, control, **kwargs):
+            self.times.append(time.perf_counter() - self._start)
+
+    return StepTimes()
+
+
+def _trainer(system: str, model, tokenizer, dataset, config, peft: dict):
+    from trl import DPOTrainer
+
+    from align.losses import LossTerm
+    from align.recipe.passthrough import make_lora_config
+    from align.training.trainer import ContrastiveTrainer
+
+    common = dict(model=model, args=config, train_dataset=dataset, processing_class=tokenizer,
+                  peft_config=make_lora_config(peft))  # fmt: skip
+    if system == "trl":
+        return DPOTrainer(**common)
+    return ContrastiveTrainer(loss_terms=[LossTerm("dpo", 1.0, {"beta": 0.1})], **common)
+
+
+def run_child(args) -> dict:
+    """Train `args.child` for `args.steps` steps and measure it (runs in its own process)."""
+    import torch
+    from datasets import Dataset
+
+    from align.models import load_model, load_tokenizer
+    from align.recipe.passthrough import make_trainer_config
+
+    torch.set_num_threads(args.threads or torch.get_num_threads())
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    tokenizer, model = load_tokenizer(args.model), load_model(args.model)
+    rows = _rows(args.steps * args.batch_size, args.seed)
+    dataset = Dataset.from_list([row.to_conversational() for row in rows])
+    training = {"per_device_train_batch_size": args.batch_size, "max_length": args.max_length, "max_steps": args.steps,
+                "learning_rate": 1e-4, "logging_steps": 1, "save_strategy": "no",
+                "train_sampling_strategy": "sequential", "beta": 0.1}  # fmt: skip
+    with tempfile.TemporaryDirectory() as out:
+        config = make_trainer_config("preference", training, output_dir=out, seed=args.seed, report_to="none")
+        trainer = _trainer(args.child, model, tokenizer, dataset, config, {"r": 16, "lora_alpha": 32,
+                                                                          "target_modules": "all-linear"})  # fmt: skip
+        counter, times = CountingCollator(trainer.data_collator), _step_times()
+        trainer.data_collator = counter
+        trainer.add_callback(times)
+        trainer.train()
+    timed = slice(args.warmup_steps, None)
+    real, seconds = sum(counter.real[: args.steps][timed]), sum(times.times[timed])
+    params = sum(p.numel() for p in model.parameters())
+    peak = (torch.cuda.max_memory_allocated() if device == "cuda"
+            else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)  # fmt: skip
+    tokens_per_s = real / seconds if seconds else float("nan")
+    flops = matmul_peak_flops(device, "bfloat16" if device == "cuda" else "float32")
+    return {
+        "system": args.child,
+        "model": args.model,
+        "device": device,
+        "threads": torch.get_num_threads(),
+        "steps": args.steps,
+        "timed_steps": len(times.times[timed]),
+        "batch_pairs": args.batch_size,
+        "max_length": args.max_length,
+        "real_tokens_per_s": round(tokens_per_s, 1),
+        "step_seconds": [round(t, 3) for t in times.times],
+        "peak_memory_gib": round(peak / 2**30, 2),
+        "padded_per_real": round(sum(counter.padded[: args.steps]) / sum(counter.real[: args.steps]), 3),
+        "parameters": params,
+        "matmul_peak_gflops": round(flops / 1e9, 1),
+        "mfu": round(tokens_per_s * 6 * params / flops, 4),
+        "losses": [round(e["loss"], 5) for e in trainer.state.log_history if "loss" in e and "train_loss" not in e],
+    }
+
+
+def _ratios(results: dict) -> dict:
+    trl, ours = results["trl"], results["align"]
+    diffs = [abs(a - b) for a, b in zip(trl["losses"], ours["losses"], strict=False)]
+    return {
+        "system": "align/trl",
+        "real_tokens_per_s": round(ours["real_tokens_per_s"] / trl["real_tokens_per_s"], 2),
+        "peak_memory": round(ours["peak_memory_gib"] / trl["peak_memory_gib"], 2),
+        "padded_per_real": round(ours["padded_per_real"] / trl["padded_per_real"], 3),
+        "max_step_loss_difference": round(max(diffs), 5) if diffs else None,
+    }
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", default="smollm2-135m-instruct", help="short name or folder (tiny-llama: quick)")
+    parser.add_argument("--steps", type=int, default=6, help="optimizer steps per system (default 6)")
+    parser.add_argument("--warmup-steps", type=int, default=1, help="first steps left out of the timing")
+    parser.add_argument("--batch-size", type=int, default=8, help="pairs per step (default 8)")
+    parser.add_argument("--max-length", type=int, default=256, help="prompt + answer tokens (default 256)")
+    parser.add_argument("--systems", default=",".join(SYSTEMS), help="comma-separated: trl,align")
+    parser.add_argument("--threads", type=int, help="torch threads (default: torch's)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--output", help="also write the JSON objects here, one per line")
+    parser.add_argument("--child", choices=SYSTEMS, help=argparse.SUPPRESS)
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    if args.child:
+        print(json.dumps(run_child(args)))
+        return 0
+    results, lines = {}, []
+    for system in args.systems.split(","):
+        cmd = [sys.executable, __file__, "--child", system] + [a for a in (argv or sys.argv[1:])]
+        done = subprocess.run(
+            cmd, capture_output=True, text=True, env={**os.environ, "TOKENIZERS_PARALLELISM": "false"}
+        )
+        if done.returncode != 0:
+            print(done.stderr[-3000:], file=sys.stderr)
+            return done.returncode
+        results[system] = json.loads(done.stdout.strip().splitlines()[-1])
+        lines.append(json.dumps(results[system]))
+        print(lines[-1], flush=True)
+    if set(SYSTEMS) <= set(results):
+        lines.append(json.dumps(_ratios(results)))
+        print(lines[-1])
+    if args.output:
+        Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.output).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
