@@ -156,3 +156,13 @@ def test_sft_rows_read_from_csv_with_a_column_map(write):
                                "sft.csv, columns: {prompt: question, completion: answer}}]}\n"))  # fmt: skip
     train, _, _ = stage_rows(loaded, loaded.recipe.stages[0], seed=0)
     assert sorted((r.prompt, r.completion) for r in train) == [("q1", "Run ls."), ("q2", "Run pwd.")]
+
+
+def test_duplicates_across_csv_sources_name_rows_not_lines(write):
+    """CSV rows are numbered as rows (the header is not a data row): `a.csv row 2`, not `a.csv:2`, which would point
+    one line off in an editor."""
+    write("a.csv", "prompt,chosen,rejected\nq0,a,b\nq1,a,b\n")
+    write("b.csv", "prompt,chosen,rejected\nq1,a,b\nq2,a,b\n")
+    loaded = _recipe(write, "{train: [{path: a.csv}, {path: b.csv}]}")
+    with pytest.raises(AlignError, match=r"b.csv row 1: duplicates .*a.csv row 2 \(same prompt and answers\)"):
+        stage_rows(loaded, loaded.recipe.stages[0], seed=0)

@@ -90,9 +90,16 @@ def answer_key(row) -> tuple:
     return (row.prompt.strip(), row.chosen.strip(), tuple(answer.strip() for answer in rejected))
 
 
+def _where(row):
+    """The row's location: a line number for JSONL files, a row number for every other container."""
+    from align.data.formats.readers import Location
+
+    return Location(row.source, row.line, str(row.source).lower().endswith(".jsonl"))
+
+
 def duplicate_problem(row, first) -> Problem:
-    message = f"duplicates {first.source}:{first.line} (same prompt and answers); remove it, or set bad_rows: drop"
-    return Problem(row.source, message, row.line, None, "duplicate")
+    message = f"duplicates {_where(first)} (same prompt and answers); remove it, or set bad_rows: drop"
+    return _where(row).problem(message, None, "duplicate")
 
 
 def drop_duplicates(rows: list, issues: RowIssues | None = None) -> list:
