@@ -32,14 +32,14 @@ LOW_FREE_BYTES = 2 * 2**30
 logger = logging.getLogger(__name__)
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write `text` to `path` via a temporary file in the same folder and a rename; secrets are masked first."""
-    text = redact_text(text)
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write `data` to `path` via a temporary file in the same folder, fsync and a rename: a reader never sees half
+    a file, and a killed writer leaves the old file (or none)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
         # mkstemp creates the file 0600; results are meant to be read by others (reviewers, CI artefacts).
@@ -48,6 +48,11 @@ def atomic_write_text(path: Path, text: str) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """`atomic_write_bytes` of UTF-8 `text`, with secrets masked first."""
+    atomic_write_bytes(path, redact_text(text).encode("utf-8"))
 
 
 class RunOutputs:

@@ -9,39 +9,19 @@ tracker (wandb) is needed; matplotlib draws off-screen (Agg), and the same input
 from __future__ import annotations
 
 import io
-import json
 import math
-import os
-import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from align.errors import AlignError, Problem
+from align.outputs import atomic_write_bytes
+from align.run_files import Run, StageSpan, boundary_steps, load_run, read_json_file, read_jsonl_records, series
 
 REPORT_DIR = "report"
 # Fixed PNG metadata (no matplotlib version), so a report is byte-identical across runs and installs.
 PNG_METADATA = {"Software": None}
 BEFORE, AFTER = "#8c8c8c", "#1f77b4"
-
-
-@dataclass(frozen=True)
-class StageSpan:
-    """One stage's run-wide optimizer steps, `first_step`..`last_step` inclusive (empty when it took no step)."""
-
-    name: str
-    kind: str
-    first_step: int
-    last_step: int
-
-    @property
-    def start(self) -> float:
-        """Where the stage's region starts on a step axis: half a step before its first step."""
-        return self.first_step - 0.5
-
-    @property
-    def end(self) -> float:
-        return self.last_step + 0.5
 
 
 @dataclass(frozen=True)
@@ -52,112 +32,6 @@ class Plot:
     title: str
     caption: str
     reason: str | None = None
-
-
-@dataclass
-class Run:
-    """What the report reads: the output folder, its summary, its metrics rows and the stages' step spans."""
-
-    root: Path
-    summary: dict[str, Any]
-    rows: list[dict[str, Any]]
-    spans: list[StageSpan] = field(default_factory=list)
-
-
-def _require(path: Path) -> None:
-    if not path.is_file():
-        raise AlignError(Problem(str(path), "not found; give the output folder of an `align train` run"))
-
-
-def _read_json_file(path: Path) -> Any:
-    _require(path)
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise AlignError(Problem(str(path), f"unreadable ({_one_line(exc)})")) from None
-
-
-def _one_line(exc: Exception) -> str:
-    return " ".join(str(exc).split())
-
-
-def read_summary(path: Path) -> dict[str, Any]:
-    """`summary.json` as a dict with a `stages` list; `AlignError` (one line naming the file) otherwise."""
-    summary = _read_json_file(path)
-    if not isinstance(summary, dict) or not isinstance(summary.get("stages"), list):
-        raise AlignError(Problem(str(path), "is not an `align train` summary (no `stages` list)"))
-    return summary
-
-
-def read_metrics(path: Path) -> list[dict[str, Any]]:
-    """`metrics.jsonl` rows, each a dict with a numeric run-wide `step`; `AlignError` naming the file and line."""
-    _require(path)
-    rows = []
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise AlignError(Problem(str(path), f"unreadable ({_one_line(exc)})")) from None
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise AlignError(Problem(str(path), f"not valid JSON ({exc.msg})", number)) from None
-        if not isinstance(row, dict) or not isinstance(row.get("step"), (int, float)):
-            raise AlignError(Problem(str(path), "each row needs a numeric run-wide step", number, "step"))
-        rows.append(row)
-    return rows
-
-
-def stage_spans(summary: dict[str, Any], rows: list[dict[str, Any]] = ()) -> list[StageSpan]:
-    """Each stage's steps, in run order: from summary.json's `first_step`/`last_step`; for a stage summary.json
-    lacks (still training, or an old summary), from the steps its metrics rows carry."""
-    spans, seen = [], set()
-    for stage in summary.get("stages", []):
-        name = str(stage.get("name"))
-        steps = [int(r["step"]) for r in rows if r.get("stage") == name]
-        first = stage["first_step"] if stage.get("first_step") is not None else min(steps, default=1)
-        last = stage["last_step"] if stage.get("last_step") is not None else max(steps, default=first - 1)
-        spans.append(StageSpan(name, str(stage.get("kind", "?")), int(first), int(last)))
-        seen.add(name)
-    for row in rows:
-        name = row.get("stage")
-        if name is not None and name not in seen:
-            steps = [int(r["step"]) for r in rows if r.get("stage") == name]
-            spans.append(StageSpan(str(name), "running", min(steps), max(steps)))
-            seen.add(name)
-    return spans
-
-
-def boundary_steps(spans: list[StageSpan]) -> list[float]:
-    """x positions (in steps) of the vertical lines between consecutive stages: half a step before each later
-    stage's first step, so a line never hides a logged point."""
-    return [span.start for span in spans[1:]]
-
-
-def series(rows: list[dict[str, Any]], key: str, stage: str | None = None) -> tuple[list[int], list[float]]:
-    """(steps, values) of `key` over the rows (of one `stage` if given), finite numbers only, in step order."""
-    points = sorted(
-        (int(r["step"]), float(r[key]))
-        for r in rows
-        if (stage is None or r.get("stage") == stage) and isinstance(r.get(key), (int, float)) and math.isfinite(r[key])
-    )
-    return [p[0] for p in points], [p[1] for p in points]
-
-
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write `data` to `path` via a temporary file in the same folder and a rename; readable by all (mode 644, where
-    mkstemp's own 600 would hide a shared run's report from its readers)."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _figure(panels: int, title: str):
@@ -175,7 +49,7 @@ def _save(fig, path: Path) -> None:
     FigureCanvasAgg(fig)
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", metadata=PNG_METADATA)
-    _atomic_write_bytes(path, buffer.getvalue())
+    atomic_write_bytes(path, buffer.getvalue())
 
 
 def _mark_stages(ax, spans: list[StageSpan]) -> None:
@@ -238,13 +112,6 @@ def _plot_time_series(run: Run, out: Path, file: str, title: str, caption: str, 
     return Plot(file, title, caption)
 
 
-def _jsonl_records(path: Path) -> list[dict]:
-    try:
-        return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise AlignError(Problem(str(path), f"unreadable ({_one_line(exc)})")) from None
-
-
 def _tokens(records: list, key: str, path: Path) -> list[int]:
     """The integer `key` of every record that has one (token counts); `AlignError` naming `path` if one is not."""
     try:
@@ -258,13 +125,13 @@ def response_lengths(run: Run) -> tuple[str, str, list[int], list[int]] | None:
     `OUTPUT/<stage>/probes.jsonl`, else from `OUTPUT/eval.json` (`align eval --output`); None if neither exists."""
     for span in reversed(run.spans):
         path = run.root / span.name / "probes.jsonl"
-        records = _jsonl_records(path) if path.is_file() else []
+        records = read_jsonl_records(path) if path.is_file() else []
         tuned = _tokens(records, "tuned_tokens", path)
         if tuned:
             source = f"probe answers (`{span.name}/probes.jsonl`)"
             return source, f"after stage {span.name}", _tokens(records, "base_tokens", path), tuned
     path = run.root / "eval.json"
-    report = _read_json_file(path) if path.is_file() else {}
+    report = read_json_file(path) if path.is_file() else {}
     examples = (report.get("examples") or []) if isinstance(report, dict) else []
     tuned = _tokens(examples, "tokens", path)
     if tuned:
@@ -396,16 +263,6 @@ def render_markdown(run: Run, plots: list[Plot]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def load_run(output_dir: str | Path) -> Run:
-    """An output folder's summary, metrics rows and stage spans; `AlignError` naming a missing or broken file."""
-    root = Path(output_dir)
-    if not root.is_dir():
-        raise AlignError(Problem(str(root), "not a folder; give the output folder of an `align train` run"))
-    summary = read_summary(root / "summary.json")
-    rows = read_metrics(root / "metrics.jsonl")
-    return Run(root, summary, rows, stage_spans(summary, rows))
-
-
 def write_report(output_dir: str | Path) -> list[Path]:
     """Read `OUTPUT/metrics.jsonl` and `OUTPUT/summary.json` (plus probe answers if present), write the plots and
     `report.md` into `OUTPUT/report/`, and return the written files (PNGs in report order, then report.md).
@@ -420,5 +277,5 @@ def write_report(output_dir: str | Path) -> list[Path]:
     for plot in plots:
         if plot.reason is not None:
             (out / plot.file).unlink(missing_ok=True)  # a stale plot from an earlier report would contradict it
-    _atomic_write_bytes(out / "report.md", render_markdown(run, plots).encode("utf-8"))
+    atomic_write_bytes(out / "report.md", render_markdown(run, plots).encode("utf-8"))
     return [out / plot.file for plot in plots if plot.reason is None] + [out / "report.md"]

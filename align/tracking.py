@@ -17,11 +17,8 @@ to `Tracker.log`, so all stages share one continuous x-axis: the run-wide `globa
 from __future__ import annotations
 
 import importlib.util
-import logging
 import math
 import numbers
-import os
-import re
 from pathlib import Path
 from typing import Any
 
@@ -29,8 +26,6 @@ from transformers import TrainerCallback
 
 from align.errors import AlignError
 from align.outputs import RunOutputs
-
-logger = logging.getLogger(__name__)
 
 # Row keys that place a row rather than measure something.
 _PLACE_KEYS = ("stage", "step", "stage_step")
@@ -83,7 +78,7 @@ def generation_columns(records: list[dict]) -> list[str]:
     return known + sorted(present - set(_GENERATION_COLUMNS))
 
 
-def _column_title(key: str) -> str:
+def column_title(key: str) -> str:
     return _GENERATION_COLUMNS.get(key) or key.replace("tuned_", "current_").replace("_", " ")
 
 
@@ -152,228 +147,11 @@ def summary_figures(summary: dict[str, Any]) -> dict[str, Any]:
     return flat
 
 
-def _offline_hint(output_dir: Path) -> str:
-    folder = output_dir / "wandb"
-    return (f"wandb: no API key found, logging offline to {folder}; upload later with "
-            f"`wandb sync {folder}/offline-run-*`, or set WANDB_API_KEY (or WANDB_MODE) before training")  # fmt: skip
-
-
-def _wandb_credentials_configured() -> bool:
-    """Whether wandb would find an API key: the environment, `~/.netrc` (or $NETRC), or wandb's settings file."""
-    if os.environ.get("WANDB_API_KEY") or os.environ.get("WANDB_IDENTITY_TOKEN_FILE"):
-        return True
-    try:  # wandb's own lookup; private, so a change in wandb only costs the offline fallback
-        import wandb
-        from wandb.sdk.lib import wbauth
-
-        settings = wandb.setup().settings
-        return bool(settings.api_key or wbauth.session_credentials(host=settings.base_url)
-                    or wbauth.read_netrc_auth(host=settings.base_url))  # fmt: skip
-    except Exception:  # noqa: BLE001 — an unreadable netrc means no key we can use
-        return False
-
-
-class WandbTracker(Tracker):
-    """One wandb run per `align train`: every figure as `<stage>/<key>` and `all/<key>` against `global_step`, the
-    recipe as config and as a `recipe` artifact, probe answers as tables. Offline (with one hint) without an API key."""
-
-    name = "wandb"
-    package = "wandb"
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.run = None
-        self.stage: str | None = None
-        self.generations: list[dict] = []  # every stage's probe rows, for the cross-stage table
-        self._failed_once = False
-
-    def start(self, run_name: str, group: str, config: dict, output_dir: Path, *, stages: list[str] | None = None,
-              recipe_file: Path | None = None) -> None:  # fmt: skip
-        super().start(run_name, group, config, output_dir, stages=stages)
-        try:
-            import wandb
-        except ImportError:
-            raise AlignError("report_to: wandb needs the wandb package: pip install wandb") from None
-        output_dir = Path(output_dir)
-        output_dir.mkdir(parents=True, exist_ok=True)
-        mode = None
-        if not os.environ.get("WANDB_MODE") and not _wandb_credentials_configured():
-            mode = "offline"
-            logger.warning(_offline_hint(output_dir))
-        self.run = wandb.init(
-            project=os.environ.get("WANDB_PROJECT", "align"),
-            name=run_name,
-            group=group,
-            job_type="train",
-            config={**config, "stage_names": list(self.stage_index)},
-            dir=output_dir,
-            mode=mode,
-        )
-        self.run.define_metric("global_step")
-        self.run.define_metric("*", step_metric="global_step")
-        recipe_file = Path(recipe_file) if recipe_file else RunOutputs(output_dir).resolved_recipe_path
-        if recipe_file.is_file():
-            artifact = wandb.Artifact(_artifact_name(f"recipe-{group}"), type="recipe",
-                                      metadata={"run_name": run_name, "file": recipe_file.name})  # fmt: skip
-            artifact.add_file(str(recipe_file), name=recipe_file.name)
-            self.run.log_artifact(artifact)
-
-    def _enter_stage(self, stage: str) -> int:
-        index = self._index(stage)
-        if stage != self.stage:
-            self.stage = stage
-            self.run.config.update({"stage": stage, "stage_index": index}, allow_val_change=True)
-        return index
-
-    def log(self, row: dict[str, Any]) -> None:
-        if self.run is None:
-            return
-        stage = str(row.get("stage", "run"))
-        figures = numeric_figures(row)
-        if not figures:
-            return
-        payload: dict[str, Any] = {"global_step": int(row.get("step", 0))}
-        try:
-            payload["stage_index"] = self._enter_stage(stage)
-            if "stage_step" in row:
-                payload["stage_step"] = row["stage_step"]
-            for key, value in figures.items():
-                payload[f"{stage}/{key}"] = value
-                payload[f"all/{key}"] = value
-            self.run.log(payload)
-        except Exception as exc:  # noqa: BLE001 — a tracker hiccup must not end hours of training
-            self._warn_once(exc)
-
-    def log_generations(self, stage: str, step: int, records: list[dict]) -> None:
-        if self.run is None or not records:
-            return
-        import wandb
-
-        rows = [{"stage": stage, "step": int(step), **record} for record in records]
-        self.generations.extend(rows)
-        try:
-            self._enter_stage(stage)
-            # A new Table each time, holding every stage so far: the latest `generations/all` compares stages side by
-            # side in one file (INCREMENTAL tables store only each step's new rows).
-            self.run.log({f"generations/{stage}": _wandb_table(wandb, rows),
-                          "generations/all": _wandb_table(wandb, self.generations),
-                          "global_step": int(step)})  # fmt: skip
-        except Exception as exc:  # noqa: BLE001
-            self._warn_once(exc)
-
-    def set_summary(self, summary: dict[str, Any]) -> None:
-        if self.run is None:
-            return
-        self.run.summary.update(summary_figures(summary))
-
-    def finish(self, status: str = "finished") -> None:
-        run, self.run = self.run, None
-        if run is None:
-            return
-        try:
-            run.summary["status"] = status
-        finally:
-            run.finish(exit_code=0 if status == "finished" else 1)
-
-    def _warn_once(self, exc: Exception) -> None:
-        if not self._failed_once:
-            self._failed_once = True
-            logger.warning("wandb logging failed (%s); metrics.jsonl still has every figure", exc)
-
-
-def _artifact_name(name: str) -> str:
-    """wandb artifact names allow letters, digits, `-`, `_` and `.`."""
-    return re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-") or "recipe"
-
-
-def _wandb_table(wandb, rows: list[dict]):
-    keys = ["stage", "step"] + generation_columns([{k: v for k, v in r.items() if k not in ("stage", "step")}
-                                                   for r in rows])  # fmt: skip
-    return wandb.Table(columns=[_column_title(k) for k in keys], data=[[r.get(k) for k in keys] for r in rows])
-
-
-def _markdown_cell(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return str(value).replace("|", "\\|").replace("\r", "").replace("\n", "<br>")
-
-
-def generations_markdown(records: list[dict]) -> str:
-    """Probe records as a markdown table (tensorboard's text plugin renders it)."""
-    keys = generation_columns(records)
-    lines = ["| " + " | ".join(_column_title(k) for k in keys) + " |", "|" + "---|" * len(keys)]
-    lines += ["| " + " | ".join(_markdown_cell(r.get(k)) for k in keys) + " |" for r in records]
-    return "\n".join(lines)
-
-
-class TensorBoardTracker(Tracker):
-    """Event files under `OUTPUT/tensorboard/`: `<stage>/<key>` and `all/<key>` scalars at the run-wide step, the
-    recipe as text, probe answers as markdown tables."""
-
-    name = "tensorboard"
-    package = "tensorboard"
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.writer = None
-
-    @staticmethod
-    def _make_writer(log_dir: Path):
-        try:
-            from torch.utils.tensorboard import SummaryWriter
-        except ImportError:
-            raise AlignError("report_to: tensorboard needs the tensorboard package: pip install tensorboard") from None
-        return SummaryWriter(log_dir=str(log_dir))
-
-    def start(self, run_name: str, group: str, config: dict, output_dir: Path, *, stages: list[str] | None = None,
-              recipe_file: Path | None = None) -> None:  # fmt: skip
-        super().start(run_name, group, config, output_dir, stages=stages)
-        output_dir = Path(output_dir)
-        self.writer = self._make_writer(output_dir / "tensorboard")
-        recipe_file = Path(recipe_file) if recipe_file else RunOutputs(output_dir).resolved_recipe_path
-        if recipe_file.is_file():
-            text = recipe_file.read_text(encoding="utf-8")
-            self.writer.add_text("recipe", f"run `{run_name}` (group `{group}`)\n\n```yaml\n{text}\n```", 0)
-
-    def log(self, row: dict[str, Any]) -> None:
-        if self.writer is None:
-            return
-        stage = str(row.get("stage", "run"))
-        step = int(row.get("step", 0))
-        figures = numeric_figures(row)
-        if figures:
-            self.writer.add_scalar("stage_index", self._index(stage), step)
-        for key, value in figures.items():
-            self.writer.add_scalar(f"{stage}/{key}", value, step)
-            self.writer.add_scalar(f"all/{key}", value, step)
-
-    def log_generations(self, stage: str, step: int, records: list[dict]) -> None:
-        if self.writer is None or not records:
-            return
-        self.writer.add_text(f"generations/{stage}", generations_markdown(records), int(step))
-
-    def set_summary(self, summary: dict[str, Any]) -> None:
-        if self.writer is None:
-            return
-        facts = summary_figures(summary)
-        self.writer.add_text("summary", "\n".join(f"- {k}: {v}" for k, v in facts.items()), summary.get("total_steps"))
-
-    def finish(self, status: str = "finished") -> None:
-        writer, self.writer = self.writer, None
-        if writer is None:
-            return
-        writer.add_text("status", status)
-        writer.close()
-
-
-TRACKERS: dict[str, type[Tracker]] = {"none": Tracker, "wandb": WandbTracker, "tensorboard": TensorBoardTracker}
-
-
 def make_tracker(report_to: str, *, main_process: bool | None = None) -> Tracker:
     """The tracker `report_to` names, for the main process; the no-op tracker for every other process. A missing
     package is an `AlignError` on every process, so no rank goes on training while the main one stops."""
+    from align.tracker_backends import TRACKERS  # the backends import wandb/tensorboard machinery: only when asked
+
     if report_to not in TRACKERS:
         raise AlignError(f"report_to: {report_to!r} is not one of {', '.join(TRACKERS)}")
     TRACKERS[report_to].check_installed()

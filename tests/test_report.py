@@ -8,15 +8,8 @@ from pathlib import Path
 import pytest
 
 from align.errors import AlignError
-from align.report import (
-    StageSpan,
-    boundary_steps,
-    load_run,
-    response_lengths,
-    series,
-    stage_spans,
-    write_report,
-)
+from align.report import response_lengths, write_report
+from align.run_files import StageSpan, boundary_steps, load_run, series, stage_spans
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 ALL_PLOTS = ["loss.png", "rewards.png", "lengths.png", "response_lengths.png", "probes.png"]

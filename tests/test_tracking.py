@@ -17,15 +17,8 @@ import yaml
 
 from align.errors import AlignError
 from align.outputs import RunOutputs
-from align.tracking import (
-    MetricsJsonlCallback,
-    TensorBoardTracker,
-    Tracker,
-    WandbTracker,
-    _wandb_credentials_configured,
-    generations_markdown,
-    make_tracker,
-)
+from align.tracker_backends import TensorBoardTracker, WandbTracker, _wandb_credentials_configured, generations_markdown
+from align.tracking import MetricsJsonlCallback, Tracker, make_tracker
 
 RECIPE = {"name": "concise", "model": {"name": "tiny"}, "stages": [{"name": "sft"}, {"name": "dpo"}]}
 ROWS = [
@@ -91,7 +84,7 @@ def test_wandb_offline_run_has_both_stages_on_one_axis_config_artifact_and_table
     x-axes or in separate runs, miss `all/<key>` or `<stage>/<key>` charts (length telemetry included), find no
     resolved recipe in the config or as an artifact, or get no per-stage / cross-stage generation tables."""
     output_dir = wandb_home / "out"
-    with caplog.at_level(logging.WARNING, logger="align.tracking"):
+    with caplog.at_level(logging.WARNING, logger="align.tracker_backends"):
         tracker = _start_wandb(output_dir)
     assert not caplog.records  # WANDB_MODE is set: no offline hint
     for row in ROWS[:2]:
@@ -179,11 +172,11 @@ def test_no_api_key_and_no_mode_logs_offline_with_one_hint(wandb_home, monkeypat
     a login prompt (or fail) instead of logging offline, or would print no (or several) hints on how to sync."""
     monkeypatch.delenv("WANDB_MODE")
     output_dir = wandb_home / "out"
-    with caplog.at_level(logging.WARNING, logger="align.tracking"):
+    with caplog.at_level(logging.WARNING, logger="align.tracker_backends"):
         tracker = _start_wandb(output_dir)
         tracker.log(ROWS[0])
         tracker.finish("finished")
-    hints = [r.getMessage() for r in caplog.records if r.name == "align.tracking"]
+    hints = [r.getMessage() for r in caplog.records if r.name == "align.tracker_backends"]
     assert len(hints) == 1 and "\n" not in hints[0]
     assert "wandb sync" in hints[0] and "WANDB_API_KEY" in hints[0] and str(output_dir / "wandb") in hints[0]
     assert _run_dir(output_dir).name.startswith("offline-run-")

@@ -61,13 +61,3 @@ def read_jsonl(path: str | Path) -> Iterator[tuple[int, dict]]:
         if isinstance(obj, Problem):
             raise AlignError(obj)
         yield number, obj
-
-
-def string_field(obj: dict, name: str, source: str, line: int) -> str:
-    """`obj[name]` as a non-empty string, or an `AlignError` naming the file, line and field."""
-    value = obj[name]
-    if not isinstance(value, str):
-        raise AlignError(Problem(source, f"must be a string, got {type(value).__name__}", line, name))
-    if not value.strip():
-        raise AlignError(Problem(source, "is empty", line, name))
-    return value

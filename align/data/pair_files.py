@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
@@ -16,6 +15,7 @@ from align.data.pair_report import BuildReport, report_path
 from align.data.pairs import build_pairs
 from align.data.rows import PreferenceRow
 from align.errors import AlignError, Problem
+from align.outputs import atomic_write_text
 
 
 def _check_paths(input_path: str | Path, output: Path, base_dir: Path | None) -> None:
@@ -44,14 +44,10 @@ def _load(input_path, options: BuildOptions, base_dir, columns, split, issues) -
 
 
 def _atomic_write(path: Path, text: str) -> None:
-    """Write `text` to a temporary file beside `path`, then rename it over `path`: readers never see half a file."""
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    """The shared atomic writer, with a storage failure named as this output file (a user error, not a crash)."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary.write_text(text, encoding="utf-8", newline="\n")
-        os.replace(temporary, path)
+        atomic_write_text(path, text)
     except OSError as exc:
-        temporary.unlink(missing_ok=True)
         raise AlignError(Problem(str(path), f"cannot write: {exc.strerror or exc}")) from None
 
 

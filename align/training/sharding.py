@@ -14,14 +14,15 @@ def row_fingerprints(inputs: dict) -> list[str]:
 
     Layout (trl's, as `split_chosen_rejected` reads it): B chosen rows, then K blocks of B rejected rows.
     """
-    ids, mask = inputs["input_ids"], inputs["attention_mask"]
+    # One device → host copy per batch (not one per row): on a GPU each small copy would be a synchronisation.
+    ids, mask = inputs["input_ids"].cpu(), inputs["attention_mask"].cpu().bool()
     k = int(inputs["rejected_per_prompt"])
     batch = ids.size(0) // (k + 1)
     prints = []
     for i in range(batch):
         digest = hashlib.blake2b(digest_size=12)
         for row in [i] + [batch + j * batch + i for j in range(k)]:
-            tokens = ids[row][mask[row].bool()].to(torch.int64).cpu().numpy().tobytes()
+            tokens = ids[row][mask[row]].to(torch.int64).numpy().tobytes()
             digest.update(len(tokens).to_bytes(8, "little") + tokens)
         prints.append(digest.hexdigest())
     return prints

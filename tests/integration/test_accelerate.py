@@ -13,17 +13,22 @@ REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
 
 
+def _launch_two_processes(recipe: str, model_dir, out: Path, port: int) -> subprocess.CompletedProcess:
+    """`accelerate launch --multi_gpu --num_processes 2 -m align train recipes/tiny/RECIPE` on the CPU (gloo)."""
+    accelerate = shutil.which("accelerate", path=str(Path(sys.executable).parent)) or "accelerate"
+    cmd = [accelerate, "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+           "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(port),
+           "-m", "align", "train", str(REPO / "recipes" / "tiny" / recipe),
+           "--set", f"model.name={model_dir}", "--output-dir", str(out)]  # fmt: skip
+    return subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+
+
 def test_two_process_run_shards_data_and_writes_once(tiny_model_dir, tmp_path):
     """`--multi_gpu --num_processes 2` on a CPU: world size 2 in summary.json, each rank takes half the batches
     (48 rows / (4 per device × 2) = 6 steps, where one process alone takes 12), and one writer: every global step
     appears once in metrics.jsonl. If this fails, multi-process runs silently train N independent copies."""
-    accelerate = shutil.which("accelerate", path=str(Path(sys.executable).parent)) or "accelerate"
     out = tmp_path / "out"
-    cmd = [accelerate, "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
-           "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", "29533",
-           "-m", "align", "train", str(REPO / "recipes" / "tiny" / "dpo.yaml"),
-           "--set", f"model.name={tiny_model_dir}", "--output-dir", str(out)]  # fmt: skip
-    result = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    result = _launch_two_processes("dpo.yaml", tiny_model_dir, out, port=29533)
     assert result.returncode == 0, result.stderr[-3000:]
     summary = json.loads((out / "summary.json").read_text())
     assert summary["world_size"] == 2
@@ -42,13 +47,8 @@ def test_two_process_curriculum_ranks_see_different_rows(tiny_model_dir, tmp_pat
     linear layers) and load with peft. If this fails, processes train on the same data or race on the outputs."""
     from peft import PeftConfig
 
-    accelerate = shutil.which("accelerate", path=str(Path(sys.executable).parent)) or "accelerate"
     out = tmp_path / "out"
-    cmd = [accelerate, "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
-           "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", "29534",
-           "-m", "align", "train", str(REPO / "recipes" / "tiny" / "sft_then_dpo.yaml"),
-           "--set", f"model.name={tiny_model_dir}", "--output-dir", str(out)]  # fmt: skip
-    result = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    result = _launch_two_processes("sft_then_dpo.yaml", tiny_model_dir, out, port=29534)
     assert result.returncode == 0, result.stderr[-3000:]
     summary = json.loads((out / "summary.json").read_text())
     warmup, concise = summary["stages"]

@@ -6,7 +6,6 @@ import pytest
 import torch
 
 from align.cli import main
-from align.errors import AlignError
 from align.recipe import load_recipe
 from align.recipe.explain import explain
 from align.recipe.passthrough import (
@@ -17,6 +16,7 @@ from align.recipe.passthrough import (
     quantization_fields,
     quantization_kwargs,
 )
+from tests.recipe.conftest import recipe_problems as _problems
 
 REPO = Path(__file__).resolve().parents[2]
 GPU_RECIPES = sorted((REPO / "recipes" / "gpu").glob("*.yaml"))
@@ -36,18 +36,6 @@ stages:
     data:
       train: [{path: pairs.jsonl}]
 """
-
-
-@pytest.fixture
-def recipe_dir(write):
-    write("pairs.jsonl", '{"prompt": "p", "chosen": "a", "rejected": "b"}\n')
-    return write
-
-
-def _problems(path, overrides=()):
-    with pytest.raises(AlignError) as info:
-        load_recipe(path, list(overrides))
-    return [str(p) for p in info.value.problems]
 
 
 def test_gpu_recipes_are_shipped():

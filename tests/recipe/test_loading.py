@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from align.errors import AlignError
 from align.recipe import load_recipe
+from tests.recipe.conftest import recipe_problems as _problems
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -22,18 +22,6 @@ stages:
       learning_rate: 1.0e-3
       per_device_train_batch_size: 2
 """
-
-
-@pytest.fixture
-def recipe_dir(write):
-    write("pairs.jsonl", '{"prompt": "p", "chosen": "a", "rejected": "b"}\n')
-    return write
-
-
-def _problems(path, overrides=()):
-    with pytest.raises(AlignError) as info:
-        load_recipe(path, list(overrides))
-    return [str(p) for p in info.value.problems]
 
 
 def test_good_recipe_maps_onto_typed_configs(recipe_dir):
