@@ -11,21 +11,41 @@ import torch
 def row_fingerprints(inputs: dict) -> list[str]:
     """One stable fingerprint per example of a preference batch: the token ids (padding removed) of its chosen
     sequence and each of its K rejected sequences, hashed with blake2b (Python's `hash` differs per process).
-
-    Layout (trl's, as `split_chosen_rejected` reads it): B chosen rows, then K blocks of B rejected rows.
+    A row has the same fingerprint in the padded and the packed layout.
     """
-    # One device → host copy per batch (not one per row): on a GPU each small copy would be a synchronisation.
-    ids, mask = inputs["input_ids"].cpu(), inputs["attention_mask"].cpu().bool()
+    sequences = _packed_sequences(inputs) if "token_part" in inputs else _padded_sequences(inputs)
     k = int(inputs["rejected_per_prompt"])
-    batch = ids.size(0) // (k + 1)
+    batch = len(sequences) // (k + 1)
     prints = []
     for i in range(batch):
         digest = hashlib.blake2b(digest_size=12)
         for row in [i] + [batch + j * batch + i for j in range(k)]:
-            tokens = ids[row][mask[row]].to(torch.int64).numpy().tobytes()
+            tokens = sequences[row].to(torch.int64).numpy().tobytes()
             digest.update(len(tokens).to_bytes(8, "little") + tokens)
         prints.append(digest.hexdigest())
     return prints
+
+
+def _padded_sequences(inputs: dict) -> list[torch.Tensor]:
+    """trl's layout: B chosen rows, then K blocks of B rejected rows, right-padded."""
+    # One device → host copy per batch (not one per row): on a GPU each small copy would be a synchronisation.
+    ids, mask = inputs["input_ids"].cpu(), inputs["attention_mask"].cpu().bool()
+    return [ids[row][mask[row]] for row in range(ids.size(0))]
+
+
+def _packed_sequences(inputs: dict) -> list[torch.Tensor]:
+    """`align.training.packing`'s layout, unpacked to trl's sequence order: shared part + each own part."""
+    ids, part = inputs["input_ids"][0].cpu(), inputs["token_part"].cpu()
+    ends = inputs["segment_lengths"].cpu().cumsum(0).tolist()
+    k = int(inputs["rejected_per_prompt"])
+    batch = len(ends)
+    sequences: list[torch.Tensor] = [ids.new_empty(0)] * (batch * (k + 1))
+    for i, (start, end) in enumerate(zip([0] + ends[:-1], ends, strict=True)):
+        row_ids, row_part = ids[start:end], part[start:end]
+        shared = row_ids[row_part == 0]
+        for j in range(k + 1):
+            sequences[i + j * batch] = torch.cat([shared, row_ids[row_part == j + 1]])
+    return sequences
 
 
 def sharding_report(seen: set[str], accelerator) -> dict:

@@ -22,6 +22,8 @@ from align.training.multi_negative import (
     split_chosen_rejected,
     tokenize_multi_negative,
 )
+from align.training.packing import PACKED_KEYS, PackedPreferenceCollator, is_packed
+from align.training.segment_attention import use_segment_attention
 from align.training.sharding import row_fingerprints
 
 
@@ -31,10 +33,15 @@ class ContrastiveTrainer(DPOTrainer):
     Args (beyond `DPOTrainer`'s):
         loss_terms: the terms to sum, e.g. `[LossTerm("dpo", params={"beta": 0.1})]`. A set of terms that reads no
             reference log-probs skips the reference forward pass entirely.
+        batch_layout: `packed` (default): each row's prompt runs once and its answers are packed without padding
+            (`align.training.packing`); `padded`: trl's layout, one padded row per answer.
     """
 
-    def __init__(self, *args, loss_terms: list[LossTerm], **kwargs):
+    def __init__(self, *args, loss_terms: list[LossTerm], batch_layout: str = "packed", **kwargs):
+        if batch_layout not in ("packed", "padded"):
+            raise ValueError(f"batch_layout must be packed or padded, not {batch_layout!r}")
         self.loss_terms = list(loss_terms)
+        self.batch_layout = batch_layout
         self.rows_seen: set[str] = set()  # fingerprints of the training rows this process trained on
         self.uses_reference = needs_reference(self.loss_terms)
         self.uses_shared_prefix = any(t.name in NEEDS_SHARED_PREFIX for t in self.loss_terms)
@@ -52,13 +59,20 @@ class ContrastiveTrainer(DPOTrainer):
         # path must be in place before super().__init__ runs too: patch the model we were given, or its base model.
         model = kwargs.get("model", args[0] if args else None)
         if not isinstance(model, str):
-            add_completion_logps(model.get_base_model() if hasattr(model, "get_base_model") else model)
+            self._prepare_model(model.get_base_model() if hasattr(model, "get_base_model") else model)
         super().__init__(*args, **kwargs)
-        add_completion_logps(self.model.get_base_model() if hasattr(self.model, "get_base_model") else self.model)
+        self._prepare_model(self.model.get_base_model() if hasattr(self.model, "get_base_model") else self.model)
 
-    @staticmethod
-    def _collator(config, tokenizer) -> MultiNegativeCollator:
-        """trl's preference collator settings, in the collator that also takes K negatives per row."""
+    def _prepare_model(self, model) -> None:
+        """The completion-only log-prob path, and per-segment attention when batches are packed."""
+        add_completion_logps(model)
+        if self.batch_layout == "packed":
+            use_segment_attention(model)
+
+    def _collator(self, config, tokenizer) -> MultiNegativeCollator | PackedPreferenceCollator:
+        """The packed collator, or trl's preference collator settings in the collator that also takes K negatives."""
+        if self.batch_layout == "packed":
+            return PackedPreferenceCollator(max_length=config.max_length, truncation_mode=config.truncation_mode)
         pad_token = config.pad_token or tokenizer.pad_token or tokenizer.eos_token
         return MultiNegativeCollator(
             pad_token_id=tokenizer.convert_tokens_to_ids(pad_token),
@@ -85,6 +99,11 @@ class ContrastiveTrainer(DPOTrainer):
     @staticmethod
     def _completion_logps(model, inputs) -> CompletionLogps:
         """Completion log-probs of the (2B,) rows: chosen rows first, then rejected (trl's batch layout)."""
+        if is_packed(inputs):
+            packed = {key: inputs[key] for key in PACKED_KEYS}
+            return model(
+                input_ids=inputs["input_ids"], position_ids=inputs["position_ids"], completion_logps=True, packed=packed
+            )
         model_kwargs = {k: v for k, v in inputs.items() if k in ("input_ids", "attention_mask", "position_ids")}
         return model(**model_kwargs, completion_mask=inputs["completion_mask"], completion_logps=True)
 
@@ -103,7 +122,7 @@ class ContrastiveTrainer(DPOTrainer):
             adapter = use_adapter(unwrapped, adapter_name="ref" if "ref" in unwrapped.peft_config else None)
         reference = model if self.ref_model is None else self.ref_model
         if self.ref_model is not None:
-            add_completion_logps(self.accelerator.unwrap_model(self.ref_model))
+            self._prepare_model(self.accelerator.unwrap_model(self.ref_model))
         with torch.no_grad(), adapter, self.accelerator.autocast():
             return self._completion_logps(reference, inputs)
 

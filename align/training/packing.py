@@ -1,0 +1,138 @@
+"""Packed, prefix-shared preference batches: each row's prompt is run once, its answers follow it without padding.
+
+trl's layout gives every answer its own padded row holding its own copy of the prompt: with B pairs, 2B rows of the
+longest sequence's length. The packed layout puts the whole batch in one row of N tokens:
+
+    [ shared₀ | chosen₀ | rejected₀ ] [ shared₁ | chosen₁ | rejected₁ ] ...      (K rejected answers: K own parts)
+
+`shared` is the longest common prefix of a row's sequences (the prompt, plus any opening tokens the answers share);
+each answer's own part continues the position ids from the end of the shared part, so RoPE sees the same positions
+as in its padded row. Attention (`align.training.segment_attention`) runs per row segment with a mask that lets a
+token see the shared part and the earlier tokens of its own answer, never another answer: every hidden state is the
+one the padded layout computes, so the log-probs are equal within float rounding (tested to 1e-5).
+
+Sequences are truncated exactly as trl's collator truncates them (prompt + answer to `max_length`, keep_start or
+keep_end) before they are packed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from transformers.data.data_collator import DataCollatorMixin
+
+# A sequence as trl's collator builds it: token ids and a 0/1 completion mask of the same length.
+Sequence = tuple[list[int], list[int]]
+
+
+def common_prefix(sequences: list[list[int]]) -> int:
+    """Length of the longest prefix all `sequences` share."""
+    shortest = min(len(ids) for ids in sequences)
+    for position in range(shortest):
+        token = sequences[0][position]
+        if any(ids[position] != token for ids in sequences[1:]):
+            return position
+    return shortest
+
+
+def truncate(sequence: Sequence, max_length: int | None, truncation_mode: str) -> Sequence:
+    """trl's per-sequence truncation: keep the first (`keep_start`) or last (`keep_end`) `max_length` tokens."""
+    if max_length is None:
+        return sequence
+    if truncation_mode not in ("keep_start", "keep_end"):
+        raise ValueError(f"unsupported truncation_mode {truncation_mode!r}: use keep_start or keep_end")
+    keep = slice(None, max_length) if truncation_mode == "keep_start" else slice(-max_length, None)
+    ids, mask = sequence
+    return ids[keep], mask[keep]
+
+
+def row_sequences(example: dict[str, Any]) -> list[Sequence]:
+    """The chosen sequence, then each rejected one, of a tokenised row (one `rejected_ids` list, or K of them)."""
+    prompt, rejected = example["prompt_ids"], example["rejected_ids"]
+    answers = [example["chosen_ids"]] + (list(rejected) if rejected and isinstance(rejected[0], list) else [rejected])
+    return [(prompt + answer, [0] * len(prompt) + [1] * len(answer)) for answer in answers]
+
+
+def pack_rows(rows: list[list[Sequence]]) -> dict[str, torch.Tensor]:
+    """Pack rows (each: chosen sequence, then K rejected) into one prefix-shared row; see the module docstring.
+
+    Returns (N packed tokens, M scored completion tokens, S = B·(1+K) sequences in trl's order: B chosen, then
+    the B first rejected, the B second rejected, ...):
+        input_ids, position_ids (1, N); token_part (N,): 0 shared, j+1 the own part of sequence j of its row;
+        segment_lengths (B,): tokens per row; target_index (M,): packed position whose hidden state predicts the
+        token; target_ids (M,); target_sequence (M,); target_rank (M,): index among its sequence's scored tokens;
+        sequence_lengths (S,): tokens per unpacked sequence; rejected_per_prompt: K.
+    A token is scored where trl scores it: completion mask 1, not the first token of the sequence.
+    """
+    batch, k = len(rows), len(rows[0]) - 1
+    if any(len(sequences) != k + 1 for sequences in rows):
+        raise ValueError("every row of a batch must have the same number of rejected answers")
+    ids_out, positions, parts, segment_lengths = [], [], [], []
+    target_index, target_ids, target_sequence, target_rank = [], [], [], []
+    sequence_lengths = [0] * (batch * (k + 1))
+    for i, sequences in enumerate(rows):
+        start = len(ids_out)
+        shared = common_prefix([ids for ids, _ in sequences])
+        ids_out += sequences[0][0][:shared]
+        positions += range(shared)
+        parts += [0] * shared
+        for j, (ids, mask) in enumerate(sequences):
+            own_start = len(ids_out)
+            ids_out += ids[shared:]
+            positions += range(shared, len(ids))
+            parts += [j + 1] * (len(ids) - shared)
+            sequence = i + j * batch
+            sequence_lengths[sequence] = len(ids)
+            scored = [t for t in range(1, len(ids)) if mask[t]]
+            # Position t−1 predicts token t; inside the shared part it is the one shared hidden state.
+            target_index += [start + t - 1 if t - 1 < shared else own_start + t - 1 - shared for t in scored]
+            target_ids += [ids[t] for t in scored]
+            target_sequence += [sequence] * len(scored)
+            target_rank += range(len(scored))
+        segment_lengths.append(len(ids_out) - start)
+    long = dict(dtype=torch.long)
+    return {
+        "input_ids": torch.tensor([ids_out], **long),
+        "position_ids": torch.tensor([positions], **long),
+        "token_part": torch.tensor(parts, **long),
+        "segment_lengths": torch.tensor(segment_lengths, **long),
+        "target_index": torch.tensor(target_index, **long),
+        "target_ids": torch.tensor(target_ids, **long),
+        "target_sequence": torch.tensor(target_sequence, **long),
+        "target_rank": torch.tensor(target_rank, **long),
+        "sequence_lengths": torch.tensor(sequence_lengths, **long),
+        "rejected_per_prompt": torch.tensor(k),
+    }
+
+
+# The packed batch's layout tensors the model's packed forward reads (input and position ids travel as usual).
+PACKED_KEYS = ("token_part", "segment_lengths", "target_index", "target_ids", "target_sequence", "target_rank",
+               "sequence_lengths")  # fmt: skip
+
+
+def is_packed(inputs: dict) -> bool:
+    """Whether a batch is in the packed layout (else trl's padded one)."""
+    return "target_index" in inputs
+
+
+@dataclass
+class PackedPreferenceCollator(DataCollatorMixin):
+    """Collates tokenised preference rows (one or K rejected answers) into `pack_rows`'s packed layout, truncated
+    as trl's `DataCollatorForPreference` truncates, carrying precomputed reference log-probs when rows have them."""
+
+    max_length: int | None = None
+    truncation_mode: str = "keep_start"
+    return_tensors: str = "pt"
+
+    def torch_call(self, examples: list[dict[str, Any]]) -> dict[str, Any]:
+        rows = [
+            [truncate(sequence, self.max_length, self.truncation_mode) for sequence in row_sequences(example)]
+            for example in examples
+        ]
+        output = pack_rows(rows)
+        if "ref_chosen_logps" in examples[0]:
+            output["ref_chosen_logps"] = torch.tensor([ex["ref_chosen_logps"] for ex in examples])
+            output["ref_rejected_logps"] = torch.tensor([ex["ref_rejected_logps"] for ex in examples])
+        return output
