@@ -50,21 +50,23 @@ def matmul_peak_flops(device: str, dtype_name: str, seconds: float = 1.0) -> flo
 
 
 class CountingCollator:
-    """Wraps a collator: records real (attention mask) and padded (tensor size) tokens of every batch, in order."""
+    """Wraps a collator: records, per batch in order, the real tokens (the prompt + answer tokens of every
+    sequence, as trl's padded layout holds them without padding) and the tokens the model actually runs (the padded
+    tensor, or the packed row, where a row's prompt runs once)."""
 
     def __init__(self, collator):
         self.collator, self.real, self.padded = collator, [], []
 
     def __call__(self, examples):
         batch = self.collator(examples)
-        mask = batch["attention_mask"] if "attention_mask" in batch else None
-        if mask is None:  # trl collators without a joint mask: count prompt and completion masks
-            mask_parts = [batch[k] for k in batch if k.endswith("attention_mask")]
-            self.real.append(int(sum(int(m.sum()) for m in mask_parts)))
-            self.padded.append(int(sum(m.numel() for m in mask_parts)))
-        else:
-            self.real.append(int(mask.sum()))
-            self.padded.append(int(mask.numel()))
+        if "sequence_lengths" in batch:  # align's packed layout
+            self.real.append(int(batch["sequence_lengths"].sum()))
+            self.padded.append(int(batch["input_ids"].numel()))
+        else:  # padded: one mask, or (trl's CPOTrainer) one per answer, each covering prompt + answer
+            masks = [batch["attention_mask"]] if "attention_mask" in batch else [
+                batch[f"{answer}_attention_mask"] for answer in ("chosen", "rejected")]  # fmt: skip
+            self.real.append(sum(int(mask.sum()) for mask in masks))
+            self.padded.append(sum(int(mask.numel()) for mask in masks))
         return batch
 
 
@@ -92,7 +94,23 @@ def _step_times():
     return StepTimes()
 
 
-def _trainer(system: str, model, tokenizer, dataset, config, peft: dict):
+# The loss each system trains with: trl's DPOTrainer (sigmoid = DPO) and, reference-free, trl's CPOTrainer with
+# SimPO (cpo_alpha 0: no NLL term, simpo_gamma = align's γ), against align's registered losses with the same values.
+LOSS_PARAMS = {"dpo": {"beta": 0.1}, "simpo": {"beta": 2.0, "gamma": 1.0}}
+
+
+def _trl_simpo_trainer(common: dict):
+    from trl.experimental.cpo import CPOConfig, CPOTrainer
+
+    dpo = common["args"]
+    keep = ("output_dir", "per_device_train_batch_size", "max_length", "max_steps", "learning_rate", "logging_steps",
+            "save_strategy", "train_sampling_strategy", "seed", "report_to", "bf16", "use_cpu")  # fmt: skip
+    config = CPOConfig(**{key: getattr(dpo, key) for key in keep}, loss_type="simpo", beta=2.0, simpo_gamma=1.0,
+                       cpo_alpha=0.0, remove_unused_columns=False)  # fmt: skip
+    return CPOTrainer(**{**common, "args": config})
+
+
+def _trainer(system: str, model, tokenizer, dataset, config, peft: dict, layout: str, loss: str):
     from trl import DPOTrainer
 
     from align.losses import LossTerm
@@ -102,8 +120,8 @@ def _trainer(system: str, model, tokenizer, dataset, config, peft: dict):
     common = dict(model=model, args=config, train_dataset=dataset, processing_class=tokenizer,
                   peft_config=make_lora_config(peft))  # fmt: skip
     if system == "trl":
-        return DPOTrainer(**common)
-    return ContrastiveTrainer(loss_terms=[LossTerm("dpo", 1.0, {"beta": 0.1})], **common)
+        return DPOTrainer(**common) if loss == "dpo" else _trl_simpo_trainer(common)
+    return ContrastiveTrainer(loss_terms=[LossTerm(loss, 1.0, LOSS_PARAMS[loss])], batch_layout=layout, **common)
 
 
 def run_child(args) -> dict:
@@ -121,11 +139,11 @@ def run_child(args) -> dict:
     dataset = Dataset.from_list([row.to_conversational() for row in rows])
     training = {"per_device_train_batch_size": args.batch_size, "max_length": args.max_length, "max_steps": args.steps,
                 "learning_rate": 1e-4, "logging_steps": 1, "save_strategy": "no",
-                "train_sampling_strategy": "sequential", "beta": 0.1}  # fmt: skip
+                "train_sampling_strategy": args.sampling, "beta": 0.1}  # fmt: skip
     with tempfile.TemporaryDirectory() as out:
         config = make_trainer_config("preference", training, output_dir=out, seed=args.seed, report_to="none")
-        trainer = _trainer(args.child, model, tokenizer, dataset, config, {"r": 16, "lora_alpha": 32,
-                                                                          "target_modules": "all-linear"})  # fmt: skip
+        peft = {"r": 16, "lora_alpha": 32, "target_modules": "all-linear"}
+        trainer = _trainer(args.child, model, tokenizer, dataset, config, peft, args.layout, args.loss)
         counter, times = CountingCollator(trainer.data_collator), _step_times()
         trainer.data_collator = counter
         trainer.add_callback(times)
@@ -139,6 +157,9 @@ def run_child(args) -> dict:
     flops = matmul_peak_flops(device, "bfloat16" if device == "cuda" else "float32")
     return {
         "system": args.child,
+        "loss": args.loss,
+        "layout": args.layout if args.child == "align" else "padded",
+        "sampling": args.sampling,
         "model": args.model,
         "device": device,
         "threads": torch.get_num_threads(),
@@ -178,6 +199,11 @@ def parse_args(argv=None):
     parser.add_argument("--max-length", type=int, default=256, help="prompt + answer tokens (default 256)")
     parser.add_argument("--systems", default=",".join(SYSTEMS), help="comma-separated: trl,align")
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's)")
+    parser.add_argument("--loss", choices=sorted(LOSS_PARAMS), default="dpo",
+                        help="dpo (trl DPOTrainer) or simpo, reference-free (trl CPOTrainer loss_type=simpo)")
+    parser.add_argument("--layout", choices=("packed", "padded"), default="packed", help="align's batch layout")
+    parser.add_argument("--sampling", choices=("sequential", "group_by_length"), default="sequential",
+                        help="batch order, both systems (group_by_length: transformers' length-grouped sampler)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--output", help="also write the JSON objects here, one per line")
     parser.add_argument("--child", choices=SYSTEMS, help=argparse.SUPPRESS)

@@ -72,7 +72,7 @@ def build_tiny_model(
     """Write a randomly initialised Llama and its tokenizer to `target`; return the folder.
 
     Sizes are in units of the Llama config (hidden width, layers, heads). The defaults give ~0.1M parameters; the
-    39M benchmark model is `hidden_size=512, num_layers=8, num_heads=8, vocab_size=8192`.
+    39M benchmark model is `tiny-llama-39m`.
     """
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
@@ -104,3 +104,11 @@ def build_tiny_model(
 @register_model("tiny-llama", "a ~0.1M-parameter random Llama with a local byte-level tokenizer (tests, smoke runs)")
 def prepare_tiny_llama(target: Path) -> None:
     build_tiny_model(target)
+
+
+@register_model(
+    "tiny-llama-39m",
+    "a ~39M-parameter random Llama (hidden 512, 8 layers, 8 heads, 8k vocabulary): the benchmark's mid-size model",
+)
+def prepare_tiny_llama_39m(target: Path) -> None:
+    build_tiny_model(target, vocab_size=8192, hidden_size=512, num_layers=8, num_heads=8, num_kv_heads=8)

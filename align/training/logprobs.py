@@ -18,6 +18,7 @@ import types
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch.utils.checkpoint import checkpoint
 
 from align.training.segment_attention import PairSegments, packed_mask_placeholder
@@ -60,7 +61,16 @@ def _token_logps(hidden: torch.Tensor, targets: torch.Tensor, lm_head: torch.nn.
 def chunked_target_logps(
     hidden: torch.Tensor, targets: torch.Tensor, lm_head: torch.nn.Module, chunk: int, softcap: float | None = None
 ) -> torch.Tensor:
-    """`_token_logps` over chunks of `chunk` rows; with grad enabled each chunk is checkpointed."""
+    """log p(target) for each row of `hidden` (N, H) → (N,) float32, in chunks of `chunk` rows.
+
+    A frozen plain linear head (LoRA, QLoRA: the head is not trained) takes `FrozenHeadLogps`, which needs neither a
+    recomputation nor an N × vocabulary tensor in backward; a trained head (full fine-tuning, a LoRA on the head)
+    checkpoints each chunk, recomputing its logits in backward.
+    """
+    if hidden.size(0) == 0:
+        return hidden.new_zeros(0, dtype=torch.float32)
+    if type(lm_head) is torch.nn.Linear and not any(p.requires_grad for p in lm_head.parameters()):
+        return FrozenHeadLogps.apply(hidden, targets, lm_head.weight, lm_head.bias, softcap, chunk)
     pieces = []
     for start in range(0, hidden.size(0), chunk):
         h, t = hidden[start : start + chunk], targets[start : start + chunk]
@@ -68,7 +78,47 @@ def chunked_target_logps(
             pieces.append(checkpoint(_token_logps, h, t, lm_head, softcap, use_reentrant=False))
         else:
             pieces.append(_token_logps(h, t, lm_head, softcap))
-    return torch.cat(pieces) if pieces else hidden.new_zeros(0, dtype=torch.float32)
+    return torch.cat(pieces)
+
+
+class FrozenHeadLogps(torch.autograd.Function):
+    """log p(target) through a frozen linear head, with d log p / d hidden computed during the forward pass.
+
+    For logits z = W·h + b (optionally soft-capped, z = c·tanh(u/c) with u = W·h + b), log p(t) = z_t − logsumexp(z)
+    and d log p(t) / d h = Wᵀ·((onehot_t − softmax(z)) ⊙ dz/du): everything it needs is at hand while the chunk's
+    logits exist, so only that (N, H) gradient is kept, and backward scales it by the incoming (N,) gradient. Saves
+    the logits recomputation and the (N, vocabulary) softmax/scatter buffers of autograd's backward. Head weights get
+    no gradient (the caller checks they are frozen). Logits and softmax in float32; the product with W in W's dtype.
+    """
+
+    @staticmethod
+    def forward(ctx, hidden, targets, weight, bias, softcap, chunk):
+        want_grad = ctx.needs_input_grad[0]
+        logps, grads = [], []
+        for start in range(0, hidden.size(0), chunk):
+            h, t = hidden[start : start + chunk], targets[start : start + chunk]
+            logits = F.linear(h, weight, bias).float()
+            slope = None
+            if softcap:
+                capped = torch.tanh(logits / softcap)
+                slope = 1 - capped**2  # d z / d u
+                logits = capped.mul_(softcap)
+            lse = torch.logsumexp(logits, dim=-1)
+            logps.append(logits.gather(-1, t.unsqueeze(-1)).squeeze(-1) - lse)
+            if want_grad:
+                weights = logits.sub_(lse.unsqueeze(-1)).exp_()  # softmax, in place of the logits
+                onehot_scale = torch.ones_like(lse) if slope is None else slope.gather(-1, t.unsqueeze(-1)).squeeze(-1)
+                if slope is not None:
+                    weights.mul_(slope)
+                grad = weight[t].float() * onehot_scale.unsqueeze(-1) - (weights.to(weight.dtype) @ weight).float()
+                grads.append(grad.to(hidden.dtype))
+        ctx.save_for_backward(torch.cat(grads) if want_grad else None)
+        return torch.cat(logps)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        (grad,) = ctx.saved_tensors
+        return grad * grad_output.unsqueeze(-1).to(grad.dtype), None, None, None, None, None
 
 
 def add_completion_logps(model, chunk_tokens: int = DEFAULT_CHUNK_TOKENS) -> None:
