@@ -110,7 +110,8 @@ def _trl_simpo_trainer(common: dict):
     return CPOTrainer(**{**common, "args": config})
 
 
-def _trainer(system: str, model, tokenizer, dataset, config, peft: dict, layout: str, loss: str):
+def _trainer(system: str, model, tokenizer, dataset, config, peft: dict, layout: str, loss: str,
+             micro_batch_tokens: int | None = None):
     from trl import DPOTrainer
 
     from align.losses import LossTerm
@@ -121,7 +122,8 @@ def _trainer(system: str, model, tokenizer, dataset, config, peft: dict, layout:
                   peft_config=make_lora_config(peft))  # fmt: skip
     if system == "trl":
         return DPOTrainer(**common) if loss == "dpo" else _trl_simpo_trainer(common)
-    return ContrastiveTrainer(loss_terms=[LossTerm(loss, 1.0, LOSS_PARAMS[loss])], batch_layout=layout, **common)
+    return ContrastiveTrainer(loss_terms=[LossTerm(loss, 1.0, LOSS_PARAMS[loss])], batch_layout=layout,
+                              micro_batch_tokens=micro_batch_tokens if layout == "packed" else None, **common)
 
 
 def run_child(args) -> dict:
@@ -143,7 +145,8 @@ def run_child(args) -> dict:
     with tempfile.TemporaryDirectory() as out:
         config = make_trainer_config("preference", training, output_dir=out, seed=args.seed, report_to="none")
         peft = {"r": 16, "lora_alpha": 32, "target_modules": "all-linear"}
-        trainer = _trainer(args.child, model, tokenizer, dataset, config, peft, args.layout, args.loss)
+        trainer = _trainer(args.child, model, tokenizer, dataset, config, peft, args.layout, args.loss,
+                           args.micro_batch_tokens or None)
         counter, times = CountingCollator(trainer.data_collator), _step_times()
         trainer.data_collator = counter
         trainer.add_callback(times)
@@ -159,6 +162,7 @@ def run_child(args) -> dict:
         "system": args.child,
         "loss": args.loss,
         "layout": args.layout if args.child == "align" else "padded",
+        "micro_batch_tokens": (args.micro_batch_tokens or None) if args.child == "align" else None,
         "sampling": args.sampling,
         "model": args.model,
         "device": device,
@@ -202,6 +206,8 @@ def parse_args(argv=None):
     parser.add_argument("--loss", choices=sorted(LOSS_PARAMS), default="dpo",
                         help="dpo (trl DPOTrainer) or simpo, reference-free (trl CPOTrainer loss_type=simpo)")
     parser.add_argument("--layout", choices=("packed", "padded"), default="packed", help="align's batch layout")
+    parser.add_argument("--micro-batch-tokens", type=int, default=1024,
+                        help="align, packed: packed tokens per forward/backward pass (0: the whole batch at once)")
     parser.add_argument("--sampling", choices=("sequential", "group_by_length"), default="sequential",
                         help="batch order, both systems (group_by_length: transformers' length-grouped sampler)")
     parser.add_argument("--seed", type=int, default=0)

@@ -137,6 +137,19 @@ def _check_reference(stage, path: KeyPath, out: Collector) -> None:
                     "base or previous, or a reference-free loss (simpo, cpo, orpo)")  # fmt: skip
 
 
+def _check_layout(stage, raw: dict, path: KeyPath, out: Collector) -> None:
+    if stage.kind == "sft":
+        for key in ("batch_layout", "micro_batch_tokens"):
+            if key in raw:
+                out.add(path + (key,), "sft stages are laid out by trl's SFTTrainer; remove it")
+        return
+    if stage.micro_batch_tokens is not None:
+        if stage.micro_batch_tokens <= 0:
+            out.add(path + ("micro_batch_tokens",), f"{stage.micro_batch_tokens} must be a positive number of tokens")
+        elif stage.batch_layout != "packed":
+            out.add(path + ("micro_batch_tokens",), "splits packed batches only; set batch_layout: packed or remove it")
+
+
 def _check_eval(stage, base_dir: Path, path: KeyPath, out: Collector) -> None:
     """Probe prompts exist, sizes are positive, and every gate has what it measures."""
     ev, gates, at = stage.eval, stage.eval.gates, path + ("eval",)
@@ -208,6 +221,7 @@ def _check_stages(recipe: Recipe, raw_stages: list, base_dir: Path, top_level_ok
                 "lddpo needs the reference's shared-prefix log-probs, which are not cached; set it to false",
             )
         _check_reference(stage, path, out)
+        _check_layout(stage, raw_stages[index], path, out)
         _check_eval(stage, base_dir, path, out)
         if top_level_ok and check_training_keys(stage.kind, stage.training, path + ("training",), out):
             validate_training_values(stage.kind, {**recipe.training, **stage.training}, path + ("training",), out)

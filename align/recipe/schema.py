@@ -206,6 +206,21 @@ class StageConfig:
         "`none`: no reference at all; only reference-free losses (simpo, cpo, orpo, sft) are allowed.",
         default="base",
     )
+    batch_layout: Literal["packed", "padded"] = doc(
+        "Preference stages: how a batch is laid out for the model. `packed`: each row's prompt (and any opening its "
+        "answers share) runs once, the answers follow it without padding, attention masked so no answer sees "
+        "another: the same log-probs as `padded` within float rounding, fewer tokens, no padding. `padded`: trl's "
+        "layout, one padded row per answer, each with its own copy of the prompt; for models whose attention does "
+        "not go through transformers' AttentionInterface.",
+        default="packed",
+    )
+    micro_batch_tokens: int | None = doc(
+        "Preference stages with `batch_layout: packed`: a training batch of more packed tokens than this runs as "
+        "several forward/backward passes over groups of whole rows, gradients accumulated before the optimizer step: "
+        "the same loss and gradients with activation memory bounded by this many tokens. Not under DeepSpeed (use "
+        "`gradient_accumulation_steps`). null: one pass per batch.",
+        default=None,
+    )
     training: dict = doc(
         "Arguments for trl's `DPOConfig` (learning_rate, num_train_epochs, per_device_train_batch_size, max_length, "
         "beta is set by the loss...). Merged over the recipe's top-level `training`.",

@@ -103,11 +103,15 @@ class FrozenHeadLogps(torch.autograd.Function):
                 capped = torch.tanh(logits / softcap)
                 slope = 1 - capped**2  # d z / d u
                 logits = capped.mul_(softcap)
-            lse = torch.logsumexp(logits, dim=-1)
-            logps.append(logits.gather(-1, t.unsqueeze(-1)).squeeze(-1) - lse)
+            # One pass of exp over the (chunk, vocabulary) logits, in place: shifted logits → exp → softmax.
+            shifted = logits.sub_(logits.amax(dim=-1, keepdim=True))
+            picked = shifted.gather(-1, t.unsqueeze(-1)).squeeze(-1)
+            exp = shifted.exp_()
+            total = exp.sum(dim=-1)
+            logps.append(picked - total.log())
             if want_grad:
-                weights = logits.sub_(lse.unsqueeze(-1)).exp_()  # softmax, in place of the logits
-                onehot_scale = torch.ones_like(lse) if slope is None else slope.gather(-1, t.unsqueeze(-1)).squeeze(-1)
+                weights = exp.div_(total.unsqueeze(-1))
+                onehot_scale = torch.ones_like(total) if slope is None else slope.gather(-1, t.unsqueeze(-1)).squeeze(-1)
                 if slope is not None:
                     weights.mul_(slope)
                 grad = weight[t].float() * onehot_scale.unsqueeze(-1) - (weights.to(weight.dtype) @ weight).float()

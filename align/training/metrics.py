@@ -3,10 +3,45 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import torch
 
 from align.losses import CombinedLoss
+
+
+# The loss batch's tensors `preference_metrics` reads after the result, in its argument order.
+METRIC_INPUTS = ("policy_chosen_logps", "policy_rejected_logps", "chosen_lengths", "rejected_lengths")
+
+
+@dataclass
+class MicroBatchState:
+    """A training batch run as several parts: `share` = the running part's rows ÷ the batch's `rows`; each part's
+    detached result and metric inputs are kept so the batch's metrics are computed once, over all its rows."""
+
+    rows: int
+    share: float = 1.0
+    results: list[CombinedLoss] = field(default_factory=list)
+    inputs: list[list[torch.Tensor]] = field(default_factory=list)
+
+    def add(self, result: CombinedLoss, inputs: list[torch.Tensor]) -> None:
+        detached = CombinedLoss(
+            result.losses.detach(), result.chosen_rewards, result.rejected_rewards,
+            {name: value.detach() * self.share for name, value in result.components.items()},
+        )  # fmt: skip
+        self.results.append(detached)
+        self.inputs.append(inputs)
+
+    def joined(self) -> tuple[CombinedLoss, list[torch.Tensor]]:
+        """The whole batch's result (component means weighted by rows) and metric inputs."""
+        results = self.results
+        joined = CombinedLoss(
+            torch.cat([r.losses for r in results]),
+            torch.cat([r.chosen_rewards for r in results]),
+            torch.cat([r.rejected_rewards for r in results]),
+            {name: sum(r.components[name] for r in results) for name in results[0].components},
+        )
+        return joined, [torch.cat(column) for column in zip(*self.inputs, strict=True)]
 
 
 def length_reward_correlation(margins: torch.Tensor, length_diff: torch.Tensor) -> float:

@@ -136,3 +136,47 @@ class PackedPreferenceCollator(DataCollatorMixin):
             output["ref_chosen_logps"] = torch.tensor([ex["ref_chosen_logps"] for ex in examples])
             output["ref_rejected_logps"] = torch.tensor([ex["ref_rejected_logps"] for ex in examples])
         return output
+
+
+def split_packed(batch: dict[str, torch.Tensor], max_tokens: int) -> list[dict[str, torch.Tensor]]:
+    """Split a packed batch into packed batches of whole consecutive rows, each at most `max_tokens` packed tokens
+    (a row longer than that goes alone). The parts' sequences keep trl's order within each part, so every part is a
+    batch `pack_rows` could have built from those rows."""
+    lengths = batch["segment_lengths"].tolist()
+    groups, start, tokens = [], 0, 0
+    for row, length in enumerate(lengths):
+        if row > start and tokens + length > max_tokens:
+            groups.append((start, row))
+            start, tokens = row, 0
+        tokens += length
+    groups.append((start, len(lengths)))
+    return [_rows_of(batch, first, last) for first, last in groups] if len(groups) > 1 else [batch]
+
+
+def _rows_of(batch: dict[str, torch.Tensor], first: int, last: int) -> dict[str, torch.Tensor]:
+    """Rows first..last−1 of a packed batch, as a packed batch of their own."""
+    unknown = set(batch) - set(PACKED_KEYS) - {"input_ids", "position_ids", "rejected_per_prompt",
+                                                "ref_chosen_logps", "ref_rejected_logps"}  # fmt: skip
+    if unknown:
+        raise ValueError(f"cannot split a packed batch holding {sorted(unknown)}")
+    rows, ends = len(batch["segment_lengths"]), batch["segment_lengths"].cumsum(0)
+    t0, t1 = (int(ends[first - 1]) if first else 0), int(ends[last - 1])
+    row, answer = batch["target_sequence"] % rows, batch["target_sequence"] // rows
+    keep = (row >= first) & (row < last)
+    order = torch.arange(len(batch["sequence_lengths"])).view(-1, rows)[:, first:last].reshape(-1)
+    part = {
+        "input_ids": batch["input_ids"][:, t0:t1],
+        "position_ids": batch["position_ids"][:, t0:t1],
+        "token_part": batch["token_part"][t0:t1],
+        "segment_lengths": batch["segment_lengths"][first:last],
+        "target_index": batch["target_index"][keep] - t0,
+        "target_ids": batch["target_ids"][keep],
+        "target_sequence": (row[keep] - first) + answer[keep] * (last - first),
+        "target_rank": batch["target_rank"][keep],
+        "sequence_lengths": batch["sequence_lengths"][order],
+        "rejected_per_prompt": batch["rejected_per_prompt"],
+    }
+    for key in ("ref_chosen_logps", "ref_rejected_logps"):
+        if key in batch:
+            part[key] = batch[key][first:last]
+    return part

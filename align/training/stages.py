@@ -42,7 +42,9 @@ def _preference_trainer(stage: StageConfig, **kwargs):
     from align.training.trainer import ContrastiveTrainer
 
     terms = [LossTerm(t.name, t.weight, dict(t.params)) for t in stage.loss]
-    return ContrastiveTrainer(loss_terms=terms, **kwargs)
+    return ContrastiveTrainer(
+        loss_terms=terms, batch_layout=stage.batch_layout, micro_batch_tokens=stage.micro_batch_tokens, **kwargs
+    )
 
 
 def _sft_trainer(stage: StageConfig, **kwargs):

@@ -7,24 +7,29 @@ reference (the base model with the adapter disabled, or a frozen `ref` adapter c
 from __future__ import annotations
 
 import contextlib
+import logging
 
 import torch
 from trl import DPOTrainer
 from trl.trainer.utils import use_adapter
 
-from align.losses import LossTerm, combine_losses, needs_reference
+from accelerate.utils import DistributedType
+
+from align.losses import CombinedLoss, LossTerm, combine_losses, needs_reference
 from align.losses.length import NEEDS_SHARED_PREFIX
 from align.training.logprobs import CompletionLogps, add_completion_logps, shared_prefix_logps
-from align.training.metrics import preference_metrics
+from align.training.metrics import METRIC_INPUTS, MicroBatchState, preference_metrics
 from align.training.multi_negative import (
     MultiNegativeCollator,
     is_multi_negative,
     split_chosen_rejected,
     tokenize_multi_negative,
 )
-from align.training.packing import PACKED_KEYS, PackedPreferenceCollator, is_packed
-from align.training.segment_attention import use_segment_attention
+from align.training.packing import PACKED_KEYS, PackedPreferenceCollator, is_packed, split_packed
+from align.training.segment_attention import supports_segment_attention, use_segment_attention
 from align.training.sharding import row_fingerprints
+
+logger = logging.getLogger(__name__)
 
 
 class ContrastiveTrainer(DPOTrainer):
@@ -35,13 +40,27 @@ class ContrastiveTrainer(DPOTrainer):
             reference log-probs skips the reference forward pass entirely.
         batch_layout: `packed` (default): each row's prompt runs once and its answers are packed without padding
             (`align.training.packing`); `padded`: trl's layout, one padded row per answer.
+        micro_batch_tokens: packed layout only: a training batch longer than this many packed tokens runs as several
+            forward/backward passes over groups of whole rows, gradients accumulated (same loss and gradients, less
+            activation memory). None: one pass per batch.
     """
 
-    def __init__(self, *args, loss_terms: list[LossTerm], batch_layout: str = "packed", **kwargs):
+    def __init__(
+        self,
+        *args,
+        loss_terms: list[LossTerm],
+        batch_layout: str = "packed",
+        micro_batch_tokens: int | None = None,
+        **kwargs,
+    ):
         if batch_layout not in ("packed", "padded"):
             raise ValueError(f"batch_layout must be packed or padded, not {batch_layout!r}")
+        if micro_batch_tokens is not None and (batch_layout != "packed" or micro_batch_tokens < 1):
+            raise ValueError("micro_batch_tokens needs batch_layout packed and a positive token count")
         self.loss_terms = list(loss_terms)
         self.batch_layout = batch_layout
+        self.micro_batch_tokens = micro_batch_tokens
+        self._micro: MicroBatchState | None = None  # set while a split batch runs its parts
         self.rows_seen: set[str] = set()  # fingerprints of the training rows this process trained on
         self.uses_reference = needs_reference(self.loss_terms)
         self.uses_shared_prefix = any(t.name in NEEDS_SHARED_PREFIX for t in self.loss_terms)
@@ -53,15 +72,24 @@ class ContrastiveTrainer(DPOTrainer):
                 "precompute_ref_log_probs caches whole-completion reference sums only; lddpo also needs the "
                 "reference's shared-prefix sums, so set `precompute_ref_log_probs: false` for this stage"
             )
-        if config is not None and kwargs.get("data_collator") is None:
-            kwargs["data_collator"] = self._collator(config, kwargs["processing_class"])
         # trl patches the model before the reference log-probs are precomputed (inside its __init__), so the fast
         # path must be in place before super().__init__ runs too: patch the model we were given, or its base model.
         model = kwargs.get("model", args[0] if args else None)
+        if not isinstance(model, str) and batch_layout == "packed":
+            self._fall_back_to_padded(model.get_base_model() if hasattr(model, "get_base_model") else model)
+        if config is not None and kwargs.get("data_collator") is None:
+            kwargs["data_collator"] = self._collator(config, kwargs["processing_class"])
         if not isinstance(model, str):
             self._prepare_model(model.get_base_model() if hasattr(model, "get_base_model") else model)
         super().__init__(*args, **kwargs)
         self._prepare_model(self.model.get_base_model() if hasattr(self.model, "get_base_model") else self.model)
+
+    def _fall_back_to_padded(self, model) -> None:
+        """Models whose attention bypasses transformers' AttentionInterface cannot run packed batches."""
+        if not supports_segment_attention(model):
+            logger.warning("%s cannot run packed batches (its attention does not go through transformers' "
+                           "AttentionInterface): using the padded layout", type(model).__name__)  # fmt: skip
+            self.batch_layout, self.micro_batch_tokens = "padded", None
 
     def _prepare_model(self, model) -> None:
         """The completion-only log-prob path, and per-segment attention when batches are packed."""
@@ -153,21 +181,46 @@ class ContrastiveTrainer(DPOTrainer):
             batch["policy_chosen_shared_logps"], batch["policy_rejected_shared_logps"] = shared
         return batch
 
+    def training_step(self, model, inputs, num_items_in_batch=None):
+        """trl's step, or, for a packed batch over `micro_batch_tokens`, one step per group of rows with gradients
+        accumulated: each part's loss is its rows' share of the batch mean, and metrics are computed once over all
+        parts. Under DDP/FSDP gradients are synchronised only by the last part."""
+        parts = split_packed(inputs, self.micro_batch_tokens) if self.micro_batch_tokens and is_packed(inputs) else []
+        if len(parts) <= 1:
+            return super().training_step(model, inputs, num_items_in_batch)
+        if self.accelerator.distributed_type == DistributedType.DEEPSPEED:
+            raise ValueError("micro_batch_tokens cannot split batches under DeepSpeed (it steps at every backward); "
+                             "use gradient_accumulation_steps")  # fmt: skip
+        self._micro = MicroBatchState(rows=len(inputs["segment_lengths"]))
+        try:
+            total = None
+            for index, part in enumerate(parts):
+                self._micro.share = len(part["segment_lengths"]) / self._micro.rows
+                last = index == len(parts) - 1
+                with contextlib.nullcontext() if last else self.accelerator.no_sync(model):
+                    loss = super().training_step(model, part, num_items_in_batch)
+                total = loss if total is None else total + loss
+            self._log_metrics("train", *self._micro.joined())
+        finally:
+            self._micro = None
+        return total
+
     def _compute_loss(self, model, inputs, return_outputs=False):
         mode = "train" if self.model.training else "eval"
         if mode == "train":
             self.rows_seen.update(row_fingerprints(inputs))
         batch = self._loss_batch(model, inputs)
         result = combine_losses(self.loss_terms, **batch)
-        metrics = preference_metrics(
-            result,
-            batch["policy_chosen_logps"].detach(),
-            batch["policy_rejected_logps"].detach(),
-            batch["chosen_lengths"],
-            batch["rejected_lengths"],
-            gather=self.accelerator.gather_for_metrics,
-        )
+        detached = [batch[key].detach() for key in METRIC_INPUTS]
+        if self._micro is not None and mode == "train":
+            self._micro.add(result, detached)
+            loss = result.losses.mean() * self._micro.share
+        else:
+            self._log_metrics(mode, result, detached)
+            loss = result.losses.mean()
+        return (loss, None) if return_outputs else loss
+
+    def _log_metrics(self, mode: str, result: CombinedLoss, inputs: list[torch.Tensor]) -> None:
+        metrics = preference_metrics(result, *inputs, gather=self.accelerator.gather_for_metrics)
         for key, value in metrics.items():
             self._metrics[mode][key].append(value)
-        loss = result.losses.mean()
-        return (loss, None) if return_outputs else loss

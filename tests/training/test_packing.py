@@ -8,7 +8,7 @@ import torch
 from align.models import load_model
 from align.training.logprobs import add_completion_logps, shared_prefix_logps
 from align.training.multi_negative import MultiNegativeCollator
-from align.training.packing import PACKED_KEYS, PackedPreferenceCollator, common_prefix, pack_rows
+from align.training.packing import PACKED_KEYS, PackedPreferenceCollator, common_prefix, pack_rows, split_packed
 from align.training.segment_attention import PairSegments, use_segment_attention
 from align.training.sharding import row_fingerprints
 
@@ -139,3 +139,38 @@ def test_generation_unchanged_under_segment_attention(tiny_model_dir):
     assert model.config._attn_implementation == "align-segments:sdpa"
     after = model(input_ids=ids, attention_mask=mask).logits
     assert torch.allclose(before[mask.bool()], after[mask.bool()], atol=1e-6)
+
+
+def test_split_parts_score_like_the_whole(tiny_model_dir):
+    """A packed batch split at 20 tokens (rows of 11–29 tokens: one or two rows per part, one row over the limit)
+    gives parts whose log-probs, in order, are the whole batch's, and whose reference log-probs travel along.
+    If this fails, micro-batches train on shuffled or missing sequences."""
+    model = load_model(str(tiny_model_dir), dtype="float32")
+    add_completion_logps(model)
+    use_segment_attention(model)
+    examples = _examples(model.config.vocab_size, k=3)
+    for i, example in enumerate(examples):
+        example["ref_chosen_logps"], example["ref_rejected_logps"] = -float(i), [-10.0 * i - j for j in range(3)]
+    batch = PackedPreferenceCollator()(examples)
+    parts = split_packed(batch, 20)
+    assert 1 < len(parts) < len(examples) + 1
+    assert [int(p["segment_lengths"].sum()) for p in parts] == [
+        sum(batch["segment_lengths"][i] for i in group) for group in _groups(batch["segment_lengths"].tolist(), 20)
+    ]
+    with torch.no_grad():
+        whole = _logps(model, batch, True).logps.view(4, len(examples))  # (1 + K, rows)
+        pieces = [_logps(model, p, True).logps.view(4, -1) for p in parts]
+    assert torch.allclose(torch.cat(pieces, dim=1), whole, atol=1e-6)
+    assert torch.equal(torch.cat([p["ref_rejected_logps"] for p in parts]), batch["ref_rejected_logps"])
+    assert row_fingerprints(batch) == [f for p in parts for f in row_fingerprints(p)]
+
+
+def _groups(lengths, limit):
+    groups, current, tokens = [], [], 0
+    for i, n in enumerate(lengths):
+        if current and tokens + n > limit:
+            groups.append(current)
+            current, tokens = [], 0
+        current.append(i)
+        tokens += n
+    return groups + [current]
