@@ -21,27 +21,45 @@ PREFIX = "align-segments:"
 
 
 @dataclass
-class PairSegments:
-    """Row segments of a packed batch: `spans[i]` = (start, end) in the packed row, `masks[i]` (L, L) bool, True
-    where query token q (row) may attend to key token k (column)."""
+class AttentionCall:
+    """One attention call of a packed forward: queries `query` (start, end) of the packed row attend to the keys at
+    `keys` (spans, concatenated) — causally (`mask` None), or under `mask` (queries × keys, bool, True = visible)."""
 
-    spans: list[tuple[int, int]]
-    masks: list[torch.Tensor]
+    query: tuple[int, int]
+    keys: list[tuple[int, int]]
+    mask: torch.Tensor | None = None
+
+
+@dataclass
+class PairSegments:
+    """A packed batch's attention calls, in packed order. Per row: one causal call over the shared part and the first
+    answer, then one call per further answer whose keys are the shared part and the answer itself (mask: the whole
+    shared part, causal within the answer). No call computes scores between two answers, and the causal calls let
+    the kernel skip the upper triangle."""
+
+    calls: list[AttentionCall]
 
     @classmethod
     def build(cls, segment_lengths: torch.Tensor, token_part: torch.Tensor) -> PairSegments:
-        """Masks from `pack_rows`'s `segment_lengths` (B,) and `token_part` (N,): key k ≤ query q, and k in the shared
-        part (0) or in q's own part."""
-        ends = segment_lengths.cumsum(0).tolist()  # one host copy per forward, not per layer
-        spans, masks = [], []
-        for start, end in zip([0] + ends[:-1], ends, strict=True):
-            part = token_part[start:end]
-            order = torch.arange(end - start, device=token_part.device)
-            causal = order.unsqueeze(0) <= order.unsqueeze(1)
-            visible = (part.unsqueeze(0) == 0) | (part.unsqueeze(0) == part.unsqueeze(1))
-            spans.append((start, end))
-            masks.append(causal & visible)
-        return cls(spans, masks)
+        """From `pack_rows`'s `segment_lengths` (B,) and `token_part` (N,) (0 shared, j+1 answer j)."""
+        parts = token_part.tolist()  # one host copy per forward, not per layer
+        calls, start = [], 0
+        for length in segment_lengths.tolist():
+            row = parts[start : start + length]
+            shared = (start, start + row.count(0))
+            answers, position = [], shared[1]
+            for answer in range(1, max(row) + 1):
+                answers.append((position, position + row.count(answer)))
+                position = answers[-1][1]
+            first_end = answers[0][1] if answers else shared[1]
+            calls.append(AttentionCall((start, first_end), [(start, first_end)]))
+            for first, last in (span for span in answers[1:] if span[1] > span[0]):
+                size, visible = last - first, shared[1] - shared[0]
+                mask = torch.ones(size, visible + size, dtype=torch.bool, device=token_part.device)
+                mask[:, visible:] = mask[:, visible:].tril()
+                calls.append(AttentionCall((first, last), [shared, (first, last)], mask))
+            start += length
+        return cls(calls)
 
 
 def segment_attention(
@@ -52,20 +70,20 @@ def segment_attention(
     scaling: float | None,
     dropout: float,
 ) -> torch.Tensor:
-    """Attention per segment: query (1, H, N, D), key/value (1, H_kv, N, D) → (1, N, H, D)."""
-    grouped = query.size(1) != key.size(1)
+    """Attention per call: query (1, H, N, D), key/value (1, H_kv, N, D) → (1, N, H, D)."""
+    options = dict(dropout_p=dropout, scale=scaling, enable_gqa=query.size(1) != key.size(1))
     pieces = []
-    for (start, end), mask in zip(segments.spans, segments.masks, strict=True):
+    for call in segments.calls:
+
+        def gather(tensor, spans=call.keys):
+            chunks = [tensor[:, :, first:last] for first, last in spans]
+            return chunks[0] if len(chunks) == 1 else torch.cat(chunks, dim=2)
+
         pieces.append(
             F.scaled_dot_product_attention(
-                query[:, :, start:end],
-                key[:, :, start:end],
-                value[:, :, start:end],
-                attn_mask=mask,
-                dropout_p=dropout,
-                scale=scaling,
-                enable_gqa=grouped,
-            )
+                query[:, :, call.query[0] : call.query[1]], gather(key), gather(value),
+                attn_mask=call.mask, is_causal=call.mask is None, **options,
+            )  # fmt: skip
         )
     return torch.cat(pieces, dim=2).transpose(1, 2).contiguous()
 

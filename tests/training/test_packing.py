@@ -38,12 +38,16 @@ def test_pack_rows_by_hand():
     assert out["sequence_lengths"].tolist() == [4, 2, 4, 3]
 
 
-def test_segment_masks_by_hand():
-    """Segment parts 0 0 1 2: the rejected token (part 2) sees the shared part and itself, not the chosen token.
+def test_segment_calls_by_hand():
+    """Row parts 0 0 1 2 2 (shared 2 tokens, chosen 1, rejected 2): one causal call over shared + chosen (packed
+    0..3); the rejected tokens (3..5) attend to the shared keys and causally to themselves, never to the chosen token.
     If this fails, answers leak into each other and log-probs differ from separate sequences."""
-    segments = PairSegments.build(torch.tensor([4]), torch.tensor([0, 0, 1, 2]))
-    assert segments.spans == [(0, 4)]
-    assert segments.masks[0].int().tolist() == [[1, 0, 0, 0], [1, 1, 0, 0], [1, 1, 1, 0], [1, 1, 0, 1]]
+    segments = PairSegments.build(torch.tensor([5, 2]), torch.tensor([0, 0, 1, 2, 2, 0, 1]))
+    first, second, third = segments.calls
+    assert (first.query, first.keys, first.mask) == ((0, 3), [(0, 3)], None)
+    assert (second.query, second.keys) == ((3, 5), [(0, 2), (3, 5)])
+    assert second.mask.int().tolist() == [[1, 1, 1, 0], [1, 1, 1, 1]]
+    assert (third.query, third.keys, third.mask) == ((5, 7), [(5, 7)], None)
 
 
 def test_common_prefix():
