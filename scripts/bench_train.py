@@ -134,7 +134,11 @@ def run_child(args) -> dict:
     from align.models import load_model, load_tokenizer
     from align.recipe.passthrough import make_trainer_config
 
+    from align.runtime import keep_freed_memory
+
     torch.set_num_threads(args.threads or torch.get_num_threads())
+    # What `align train` does at start-up; trl's scripts leave glibc's defaults.
+    tuned = args.child == "align" and not args.glibc_defaults and keep_freed_memory()
     device = "cuda" if torch.cuda.is_available() else "cpu"
     tokenizer, model = load_tokenizer(args.model), load_model(args.model)
     rows = _rows(args.steps * args.batch_size, args.seed)
@@ -162,6 +166,7 @@ def run_child(args) -> dict:
         "system": args.child,
         "loss": args.loss,
         "layout": args.layout if args.child == "align" else "padded",
+        "keep_freed_memory": tuned,
         "micro_batch_tokens": (args.micro_batch_tokens or None) if args.child == "align" else None,
         "sampling": args.sampling,
         "model": args.model,
@@ -203,6 +208,8 @@ def parse_args(argv=None):
     parser.add_argument("--max-length", type=int, default=256, help="prompt + answer tokens (default 256)")
     parser.add_argument("--systems", default=",".join(SYSTEMS), help="comma-separated: trl,align")
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's)")
+    parser.add_argument("--glibc-defaults", action="store_true",
+                        help="align without `align train`'s allocator setting (align.runtime.keep_freed_memory)")
     parser.add_argument("--loss", choices=sorted(LOSS_PARAMS), default="dpo",
                         help="dpo (trl DPOTrainer) or simpo, reference-free (trl CPOTrainer loss_type=simpo)")
     parser.add_argument("--layout", choices=("packed", "padded"), default="packed", help="align's batch layout")

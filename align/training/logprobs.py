@@ -23,7 +23,17 @@ from torch.utils.checkpoint import checkpoint
 
 from align.training.segment_attention import PairSegments, packed_mask_placeholder
 
-DEFAULT_CHUNK_TOKENS = 1024
+# Rows of logits per chunk: on a GPU, 1024; on a CPU, as many as fit in 16 MiB of float32 logits, so the chunk's
+# buffers stay under glibc's 32 MiB mmap ceiling and are reused from the heap (see `align.runtime.keep_freed_memory`).
+GPU_CHUNK_TOKENS = 1024
+CPU_CHUNK_BYTES = 16 * 2**20
+
+
+def default_chunk_tokens(vocabulary: int, device: torch.device) -> int:
+    """Logit rows per chunk for a head of `vocabulary` outputs on `device`."""
+    if device.type != "cpu":
+        return GPU_CHUNK_TOKENS
+    return max(16, CPU_CHUNK_BYTES // (4 * vocabulary))
 
 
 @dataclass
@@ -125,8 +135,9 @@ class FrozenHeadLogps(torch.autograd.Function):
         return grad * grad_output.unsqueeze(-1).to(grad.dtype), None, None, None, None, None
 
 
-def add_completion_logps(model, chunk_tokens: int = DEFAULT_CHUNK_TOKENS) -> None:
-    """Patch `model` (a `PreTrainedModel` causal LM, not the PEFT wrapper) with the `completion_logps=True` path."""
+def add_completion_logps(model, chunk_tokens: int | None = None) -> None:
+    """Patch `model` (a `PreTrainedModel` causal LM, not the PEFT wrapper) with the `completion_logps=True` path;
+    `chunk_tokens` logit rows at a time (default: `default_chunk_tokens`)."""
     if getattr(model, "_align_completion_logps", False):
         return
     previous_forward = model.forward
@@ -148,7 +159,8 @@ def add_completion_logps(model, chunk_tokens: int = DEFAULT_CHUNK_TOKENS) -> Non
         lm_head = self.get_output_embeddings()
         picked = hidden[:, :-1][target_mask].to(lm_head.weight.device)
         targets = input_ids[:, 1:][target_mask].to(lm_head.weight.device)
-        token_logps = chunked_target_logps(picked, targets, lm_head, chunk_tokens, softcap)
+        chunk = chunk_tokens or default_chunk_tokens(lm_head.weight.size(0), lm_head.weight.device)
+        token_logps = chunked_target_logps(picked, targets, lm_head, chunk, softcap)
         per_token = token_logps.new_zeros(target_mask.shape).masked_scatter(target_mask, token_logps)
         return CompletionLogps(per_token.sum(dim=1), target_mask.sum(dim=1), per_token, target_mask)
 
@@ -156,7 +168,7 @@ def add_completion_logps(model, chunk_tokens: int = DEFAULT_CHUNK_TOKENS) -> Non
     model._align_completion_logps = True
 
 
-def _packed_completion_logps(model, packed: dict, softcap: float | None, chunk_tokens: int, **kwargs):
+def _packed_completion_logps(model, packed: dict, softcap: float | None, chunk_tokens: int | None, **kwargs):
     """The completion log-probs of a packed batch (`align.training.packing`): one backbone pass over the packed
     row with per-segment attention, then the scored tokens' log-probs scattered back to their sequences."""
     input_ids = kwargs.pop("input_ids")
@@ -172,7 +184,8 @@ def _packed_completion_logps(model, packed: dict, softcap: float | None, chunk_t
     lm_head = model.get_output_embeddings()
     picked = hidden[packed["target_index"]].to(lm_head.weight.device)
     targets = packed["target_ids"].to(lm_head.weight.device)
-    token_logps = chunked_target_logps(picked, targets, lm_head, chunk_tokens, softcap)
+    chunk = chunk_tokens or default_chunk_tokens(lm_head.weight.size(0), lm_head.weight.device)
+    token_logps = chunked_target_logps(picked, targets, lm_head, chunk, softcap)
     sequences, rank = packed["target_sequence"].to(token_logps.device), packed["target_rank"].to(token_logps.device)
     width = int(rank.max()) + 1 if rank.numel() else 1
     shape = (packed["sequence_lengths"].numel(), width)

@@ -55,6 +55,11 @@ def row_sequences(example: dict[str, Any]) -> list[Sequence]:
     return [(prompt + answer, [0] * len(prompt) + [1] * len(answer)) for answer in answers]
 
 
+def row_length(example: dict[str, Any]) -> int:
+    """Tokens of a row's longest sequence (prompt + longest answer): what length-grouped sampling sorts by."""
+    return max(len(ids) for ids, _ in row_sequences(example))
+
+
 def pack_rows(rows: list[list[Sequence]]) -> dict[str, torch.Tensor]:
     """Pack rows (each: chosen sequence, then K rejected) into one prefix-shared row; see the module docstring.
 

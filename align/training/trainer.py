@@ -25,7 +25,7 @@ from align.training.multi_negative import (
     split_chosen_rejected,
     tokenize_multi_negative,
 )
-from align.training.packing import PACKED_KEYS, PackedPreferenceCollator, is_packed, split_packed
+from align.training.packing import PACKED_KEYS, PackedPreferenceCollator, is_packed, row_length, split_packed
 from align.training.segment_attention import supports_segment_attention, use_segment_attention
 from align.training.sharding import row_fingerprints
 
@@ -110,7 +110,21 @@ class ContrastiveTrainer(DPOTrainer):
         )
 
     def _prepare_dataset(self, dataset, processing_class, args, dataset_name):
-        """trl's tokenisation, except for rows with K rejected answers, which `tokenize_multi_negative` handles."""
+        """trl's tokenisation (rows with K rejected answers: `tokenize_multi_negative`), plus each row's length in
+        tokens (prompt + longest answer) when the sampler groups batches by length."""
+        tokenized = self._tokenize(dataset, processing_class, args, dataset_name)
+        column = args.length_column_name
+        if args.train_sampling_strategy == "group_by_length" and column not in tokenized.column_names:
+            tokenized = tokenized.map(lambda row: {column: row_length(row)}, desc=f"Measuring {dataset_name} rows")
+        return tokenized
+
+    def _set_signature_columns_if_needed(self):
+        """trl's columns, plus the length column the length-grouped sampler reads (else it is dropped first)."""
+        super()._set_signature_columns_if_needed()
+        if self.args.length_column_name not in self._signature_columns:
+            self._signature_columns = [*self._signature_columns, self.args.length_column_name]
+
+    def _tokenize(self, dataset, processing_class, args, dataset_name):
         if "prompt_ids" in dataset.column_names or not is_multi_negative(dataset[0]):
             return super()._prepare_dataset(dataset, processing_class, args, dataset_name)
         tokenized = dataset.map(
