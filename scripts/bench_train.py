@@ -21,6 +21,7 @@ import argparse
 import json
 import os
 import random
+import statistics
 import resource
 import subprocess
 import sys
@@ -188,15 +189,22 @@ def run_child(args) -> dict:
 
 
 def _ratios(results: dict) -> dict:
+    """align ÷ trl. With repeats, tokens/s is each system's median, and `per_round` the ratio of each round (trl and
+    align measured back to back, so drift of a shared machine hits both)."""
     trl, ours = results["trl"], results["align"]
-    diffs = [abs(a - b) for a, b in zip(trl["losses"], ours["losses"], strict=False)]
+    diffs = [abs(a - b) for a, b in zip(trl[0]["losses"], ours[0]["losses"], strict=False)]
     return {
         "system": "align/trl",
-        "real_tokens_per_s": round(ours["real_tokens_per_s"] / trl["real_tokens_per_s"], 2),
-        "peak_memory": round(ours["peak_memory_gib"] / trl["peak_memory_gib"], 2),
-        "padded_per_real": round(ours["padded_per_real"] / trl["padded_per_real"], 3),
+        "real_tokens_per_s": round(_median(ours) / _median(trl), 2),
+        "per_round": [round(a["real_tokens_per_s"] / t["real_tokens_per_s"], 2) for t, a in zip(trl, ours)],
+        "peak_memory": round(ours[0]["peak_memory_gib"] / trl[0]["peak_memory_gib"], 2),
+        "padded_per_real": round(ours[0]["padded_per_real"] / trl[0]["padded_per_real"], 3),
         "max_step_loss_difference": round(max(diffs), 5) if diffs else None,
     }
+
+
+def _median(runs: list[dict]) -> float:
+    return statistics.median(run["real_tokens_per_s"] for run in runs)
 
 
 def parse_args(argv=None):
@@ -218,6 +226,8 @@ def parse_args(argv=None):
     parser.add_argument("--sampling", choices=("sequential", "group_by_length"), default="sequential",
                         help="batch order, both systems (group_by_length: transformers' length-grouped sampler)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--repeats", type=int, default=1,
+                        help="rounds of trl-then-align runs; ratios from medians (a shared machine drifts)")
     parser.add_argument("--output", help="also write the JSON objects here, one per line")
     parser.add_argument("--child", choices=SYSTEMS, help=argparse.SUPPRESS)
     return parser.parse_args(argv)
@@ -228,18 +238,20 @@ def main(argv=None) -> int:
     if args.child:
         print(json.dumps(run_child(args)))
         return 0
-    results, lines = {}, []
-    for system in args.systems.split(","):
-        cmd = [sys.executable, __file__, "--child", system] + [a for a in (argv or sys.argv[1:])]
-        done = subprocess.run(
-            cmd, capture_output=True, text=True, env={**os.environ, "TOKENIZERS_PARALLELISM": "false"}
-        )
-        if done.returncode != 0:
-            print(done.stderr[-3000:], file=sys.stderr)
-            return done.returncode
-        results[system] = json.loads(done.stdout.strip().splitlines()[-1])
-        lines.append(json.dumps(results[system]))
-        print(lines[-1], flush=True)
+    results: dict[str, list[dict]] = {}
+    lines = []
+    for _ in range(args.repeats):
+        for system in args.systems.split(","):
+            cmd = [sys.executable, __file__, "--child", system] + [a for a in (argv or sys.argv[1:])]
+            done = subprocess.run(
+                cmd, capture_output=True, text=True, env={**os.environ, "TOKENIZERS_PARALLELISM": "false"}
+            )
+            if done.returncode != 0:
+                print(done.stderr[-3000:], file=sys.stderr)
+                return done.returncode
+            results.setdefault(system, []).append(json.loads(done.stdout.strip().splitlines()[-1]))
+            lines.append(json.dumps(results[system][-1]))
+            print(lines[-1], flush=True)
     if set(SYSTEMS) <= set(results):
         lines.append(json.dumps(_ratios(results)))
         print(lines[-1])
