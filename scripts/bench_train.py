@@ -21,8 +21,8 @@ import argparse
 import json
 import os
 import random
-import statistics
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -111,8 +111,17 @@ def _trl_simpo_trainer(common: dict):
     return CPOTrainer(**{**common, "args": config})
 
 
-def _trainer(system: str, model, tokenizer, dataset, config, peft: dict, layout: str, loss: str,
-             micro_batch_tokens: int | None = None):
+def _trainer(
+    system: str,
+    model,
+    tokenizer,
+    dataset,
+    config,
+    peft: dict,
+    layout: str,
+    loss: str,
+    micro_batch_tokens: int | None = None,
+):
     from trl import DPOTrainer
 
     from align.losses import LossTerm
@@ -123,8 +132,12 @@ def _trainer(system: str, model, tokenizer, dataset, config, peft: dict, layout:
                   peft_config=make_lora_config(peft))  # fmt: skip
     if system == "trl":
         return DPOTrainer(**common) if loss == "dpo" else _trl_simpo_trainer(common)
-    return ContrastiveTrainer(loss_terms=[LossTerm(loss, 1.0, LOSS_PARAMS[loss])], batch_layout=layout,
-                              micro_batch_tokens=micro_batch_tokens if layout == "packed" else None, **common)
+    return ContrastiveTrainer(
+        loss_terms=[LossTerm(loss, 1.0, LOSS_PARAMS[loss])],
+        batch_layout=layout,
+        micro_batch_tokens=micro_batch_tokens if layout == "packed" else None,
+        **common,
+    )
 
 
 def run_child(args) -> dict:
@@ -134,7 +147,6 @@ def run_child(args) -> dict:
 
     from align.models import load_model, load_tokenizer
     from align.recipe.passthrough import make_trainer_config
-
     from align.runtime import keep_freed_memory
 
     torch.set_num_threads(args.threads or torch.get_num_threads())
@@ -150,8 +162,9 @@ def run_child(args) -> dict:
     with tempfile.TemporaryDirectory() as out:
         config = make_trainer_config("preference", training, output_dir=out, seed=args.seed, report_to="none")
         peft = {"r": 16, "lora_alpha": 32, "target_modules": "all-linear"}
-        trainer = _trainer(args.child, model, tokenizer, dataset, config, peft, args.layout, args.loss,
-                           args.micro_batch_tokens or None)
+        trainer = _trainer(
+            args.child, model, tokenizer, dataset, config, peft, args.layout, args.loss, args.micro_batch_tokens or None
+        )
         counter, times = CountingCollator(trainer.data_collator), _step_times()
         trainer.data_collator = counter
         trainer.add_callback(times)
@@ -196,7 +209,9 @@ def _ratios(results: dict) -> dict:
     return {
         "system": "align/trl",
         "real_tokens_per_s": round(_median(ours) / _median(trl), 2),
-        "per_round": [round(a["real_tokens_per_s"] / t["real_tokens_per_s"], 2) for t, a in zip(trl, ours)],
+        "per_round": [
+            round(a["real_tokens_per_s"] / t["real_tokens_per_s"], 2) for t, a in zip(trl, ours, strict=False)
+        ],
         "peak_memory": round(ours[0]["peak_memory_gib"] / trl[0]["peak_memory_gib"], 2),
         "padded_per_real": round(ours[0]["padded_per_real"] / trl[0]["padded_per_real"], 3),
         "max_step_loss_difference": round(max(diffs), 5) if diffs else None,
@@ -216,18 +231,37 @@ def parse_args(argv=None):
     parser.add_argument("--max-length", type=int, default=256, help="prompt + answer tokens (default 256)")
     parser.add_argument("--systems", default=",".join(SYSTEMS), help="comma-separated: trl,align")
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's)")
-    parser.add_argument("--glibc-defaults", action="store_true",
-                        help="align without `align train`'s allocator setting (align.runtime.keep_freed_memory)")
-    parser.add_argument("--loss", choices=sorted(LOSS_PARAMS), default="dpo",
-                        help="dpo (trl DPOTrainer) or simpo, reference-free (trl CPOTrainer loss_type=simpo)")
+    parser.add_argument(
+        "--glibc-defaults",
+        action="store_true",
+        help="align without `align train`'s allocator setting (align.runtime.keep_freed_memory)",
+    )
+    parser.add_argument(
+        "--loss",
+        choices=sorted(LOSS_PARAMS),
+        default="dpo",
+        help="dpo (trl DPOTrainer) or simpo, reference-free (trl CPOTrainer loss_type=simpo)",
+    )
     parser.add_argument("--layout", choices=("packed", "padded"), default="packed", help="align's batch layout")
-    parser.add_argument("--micro-batch-tokens", type=int, default=1024,
-                        help="align, packed: packed tokens per forward/backward pass (0: the whole batch at once)")
-    parser.add_argument("--sampling", choices=("sequential", "group_by_length"), default="sequential",
-                        help="batch order, both systems (group_by_length: transformers' length-grouped sampler)")
+    parser.add_argument(
+        "--micro-batch-tokens",
+        type=int,
+        default=1024,
+        help="align, packed: packed tokens per forward/backward pass (0: the whole batch at once)",
+    )
+    parser.add_argument(
+        "--sampling",
+        choices=("sequential", "group_by_length"),
+        default="sequential",
+        help="batch order, both systems (group_by_length: transformers' length-grouped sampler)",
+    )
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--repeats", type=int, default=1,
-                        help="rounds of trl-then-align runs; ratios from medians (a shared machine drifts)")
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=1,
+        help="rounds of trl-then-align runs; ratios from medians (a shared machine drifts)",
+    )
     parser.add_argument("--output", help="also write the JSON objects here, one per line")
     parser.add_argument("--child", choices=SYSTEMS, help=argparse.SUPPRESS)
     return parser.parse_args(argv)

@@ -121,8 +121,9 @@ class FrozenHeadLogps(torch.autograd.Function):
             logps.append(picked - total.log())
             if want_grad:
                 weights = exp.div_(total.unsqueeze(-1))
-                onehot_scale = torch.ones_like(total) if slope is None else slope.gather(-1, t.unsqueeze(-1)).squeeze(-1)
+                onehot_scale = torch.ones_like(total)
                 if slope is not None:
+                    onehot_scale = slope.gather(-1, t.unsqueeze(-1)).squeeze(-1)
                     weights.mul_(slope)
                 grad = weight[t].float() * onehot_scale.unsqueeze(-1) - (weights.to(weight.dtype) @ weight).float()
                 grads.append(grad.to(hidden.dtype))

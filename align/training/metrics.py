@@ -9,7 +9,6 @@ import torch
 
 from align.losses import CombinedLoss
 
-
 # The loss batch's tensors `preference_metrics` reads after the result, in its argument order.
 METRIC_INPUTS = ("policy_chosen_logps", "policy_rejected_logps", "chosen_lengths", "rejected_lengths")
 

@@ -81,8 +81,12 @@ def segment_attention(
 
         pieces.append(
             F.scaled_dot_product_attention(
-                query[:, :, call.query[0] : call.query[1]], gather(key), gather(value),
-                attn_mask=call.mask, is_causal=call.mask is None, **options,
+                query[:, :, call.query[0] : call.query[1]],
+                gather(key),
+                gather(value),
+                attn_mask=call.mask,
+                is_causal=call.mask is None,
+                **options,
             )  # fmt: skip
         )
     return torch.cat(pieces, dim=2).transpose(1, 2).contiguous()

@@ -10,10 +10,9 @@ import contextlib
 import logging
 
 import torch
+from accelerate.utils import DistributedType
 from trl import DPOTrainer
 from trl.trainer.utils import use_adapter
-
-from accelerate.utils import DistributedType
 
 from align.losses import CombinedLoss, LossTerm, combine_losses, needs_reference
 from align.losses.length import NEEDS_SHARED_PREFIX

@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 
 from align.curriculum import run_recipe
-from align.training import packing as packing
 from align.recipe import load_recipe
+from align.training import packing as packing
 
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow

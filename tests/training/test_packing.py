@@ -120,8 +120,9 @@ def test_packed_logps_and_gradients_equal_padded(tiny_model_dir, k, max_length, 
     assert torch.allclose(packed.logps, padded.logps, atol=1e-5)
     assert packed.lengths.tolist() == padded.lengths.tolist()
     if k == 1:
-        for a, b in zip(shared_prefix_logps(packed.per_token, packed.mask), shared_prefix_logps(padded.per_token,
-                                                                                                 padded.mask)):  # fmt: skip
+        packed_shared = shared_prefix_logps(packed.per_token, packed.mask)
+        padded_shared = shared_prefix_logps(padded.per_token, padded.mask)
+        for a, b in zip(packed_shared, padded_shared, strict=True):
             assert torch.allclose(a, b, atol=1e-5)
     weights = torch.linspace(0.5, 1.5, padded.logps.numel())
     (padded.logps * weights).sum().backward()
