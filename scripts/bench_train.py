@@ -202,8 +202,8 @@ def run_child(args) -> dict:
 
 
 def _ratios(results: dict) -> dict:
-    """align ÷ trl. With repeats, tokens/s is each system's median, and `per_round` the ratio of each round (trl and
-    align measured back to back, so drift of a shared machine hits both)."""
+    """align ÷ trl. With repeats, tokens/s is each system's median, `per_round` the ratio of each round (the two
+    systems measured back to back), `mfu_per_round` the same normalised by each run's own matmul peak."""
     trl, ours = results["trl"], results["align"]
     diffs = [abs(a - b) for a, b in zip(trl[0]["losses"], ours[0]["losses"], strict=False)]
     return {
@@ -212,6 +212,8 @@ def _ratios(results: dict) -> dict:
         "per_round": [
             round(a["real_tokens_per_s"] / t["real_tokens_per_s"], 2) for t, a in zip(trl, ours, strict=False)
         ],
+        # tokens/s per FLOP/s of the matmul peak each run measured at its end: robust to the machine's drift
+        "mfu_per_round": [round(a["mfu"] / t["mfu"], 2) for t, a in zip(trl, ours, strict=False)],
         "peak_memory": round(ours[0]["peak_memory_gib"] / trl[0]["peak_memory_gib"], 2),
         "padded_per_real": round(ours[0]["padded_per_real"] / trl[0]["padded_per_real"], 3),
         "max_step_loss_difference": round(max(diffs), 5) if diffs else None,
@@ -274,8 +276,10 @@ def main(argv=None) -> int:
         return 0
     results: dict[str, list[dict]] = {}
     lines = []
-    for _ in range(args.repeats):
-        for system in args.systems.split(","):
+    for round_index in range(args.repeats):
+        systems = args.systems.split(",")
+        # Alternate the order each round, so a machine that speeds up or slows down favours neither system.
+        for system in systems if round_index % 2 == 0 else systems[::-1]:
             cmd = [sys.executable, __file__, "--child", system] + [a for a in (argv or sys.argv[1:])]
             done = subprocess.run(
                 cmd, capture_output=True, text=True, env={**os.environ, "TOKENIZERS_PARALLELISM": "false"}
