@@ -14,6 +14,7 @@ from accelerate.utils import DistributedType
 from trl import DPOTrainer
 from trl.trainer.utils import use_adapter
 
+from align.errors import AlignError
 from align.losses import CombinedLoss, LossTerm, combine_losses, needs_reference
 from align.losses.length import NEEDS_SHARED_PREFIX
 from align.training.logprobs import CompletionLogps, add_completion_logps, shared_prefix_logps
@@ -82,6 +83,11 @@ class ContrastiveTrainer(DPOTrainer):
             self._prepare_model(model.get_base_model() if hasattr(model, "get_base_model") else model)
         super().__init__(*args, **kwargs)
         self._prepare_model(self.model.get_base_model() if hasattr(self.model, "get_base_model") else self.model)
+        if self.micro_batch_tokens and self.accelerator.distributed_type == DistributedType.DEEPSPEED:
+            raise AlignError(
+                "micro_batch_tokens cannot split batches under DeepSpeed (its engine steps at every backward); "
+                "remove it and use training.gradient_accumulation_steps"
+            )
 
     def _fall_back_to_padded(self, model) -> None:
         """Models whose attention bypasses transformers' AttentionInterface cannot run packed batches."""
@@ -201,9 +207,6 @@ class ContrastiveTrainer(DPOTrainer):
         parts = split_packed(inputs, self.micro_batch_tokens) if self.micro_batch_tokens and is_packed(inputs) else []
         if len(parts) <= 1:
             return super().training_step(model, inputs, num_items_in_batch)
-        if self.accelerator.distributed_type == DistributedType.DEEPSPEED:
-            raise ValueError("micro_batch_tokens cannot split batches under DeepSpeed (it steps at every backward); "
-                             "use gradient_accumulation_steps")  # fmt: skip
         self._micro = MicroBatchState(rows=len(inputs["segment_lengths"]))
         try:
             total = None
