@@ -23,9 +23,10 @@ demo: install
 	$(VENV)/bin/align eval --model smollm2-135m-instruct --adapter $(DEMO_OUT)/hard/adapter --baseline \
 		--prompts data/concise/heldout_prompts.jsonl --limit 16 --batch-size 16 --output $(DEMO_OUT)/eval.json --show 3
 
-# Stock trl DPOTrainer vs align's trainer on SmolLM2-135M (6 steps, batch 8, max length 256): one JSON line each.
+# Stock trl DPOTrainer vs align's trainer on SmolLM2-135M (6 steps, batch 8, max length 256), three rounds in
+# alternating order (the VM drifts): one JSON line per run, then the ratios. ~25 min on 2 cores.
 bench: install
-	$(PY) scripts/bench_train.py --output runs/bench.jsonl
+	$(PY) scripts/bench_train.py --repeats 3 --output runs/bench.jsonl
 
 test: install
 	WANDB_MODE=offline $(PY) -m pytest -q tests
