@@ -7,13 +7,15 @@ import hashlib
 
 import torch
 
+from align.training.packing import is_packed
+
 
 def row_fingerprints(inputs: dict) -> list[str]:
     """One stable fingerprint per example of a preference batch: the token ids (padding removed) of its chosen
     sequence and each of its K rejected sequences, hashed with blake2b (Python's `hash` differs per process).
     A row has the same fingerprint in the padded and the packed layout.
     """
-    sequences = _packed_sequences(inputs) if "token_part" in inputs else _padded_sequences(inputs)
+    sequences = _packed_sequences(inputs) if is_packed(inputs) else _padded_sequences(inputs)
     k = int(inputs["rejected_per_prompt"])
     batch = len(sequences) // (k + 1)
     prints = []
