@@ -17,6 +17,14 @@ import torch.nn.functional as F
 from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS
 from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 
+from align.errors import AlignError
+from align.training.private_api import (
+    architecture_function,
+    attention_implementation,
+    set_attention_implementation,
+    supports_attention_backend,
+)
+
 PREFIX = "align-segments:"
 
 
@@ -38,6 +46,7 @@ class PairSegments:
     the kernel skip the upper triangle."""
 
     calls: list[AttentionCall]
+    layers_run: int = 0  # attention layers that ran this layout (the packed forward checks it covered every layer)
 
     @classmethod
     def build(cls, segment_lengths: torch.Tensor, token_part: torch.Tensor) -> PairSegments:
@@ -69,57 +78,113 @@ def segment_attention(
     segments: PairSegments,
     scaling: float | None,
     dropout: float,
+    *,
+    sliding_window: int | None = None,
+    softcap: float | None = None,
+    sinks: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Attention per call: query (1, H, N, D), key/value (1, H_kv, N, D) → (1, N, H, D)."""
-    options = dict(dropout_p=dropout, scale=scaling, enable_gqa=query.size(1) != key.size(1))
+    """Attention per call: query (1, H, N, D), key/value (1, H_kv, N, D) → (1, N, H, D).
+
+    `sliding_window` W: a query at position p sees keys at positions p−W+1..p (transformers' rule); a call's keys sit
+    at positions 0..n_keys−1 and its queries are the last n_queries of them, so masks follow from the sizes alone.
+    `softcap` (Gemma 2: scores → c·tanh(scores/c)) and `sinks` (gpt-oss: one extra logit per head in the softmax
+    denominator) take the explicit path, as the models' own eager attention computes them.
+    """
+    explicit = softcap is not None or sinks is not None
     pieces = []
     for call in segments.calls:
-
-        def gather(tensor, spans=call.keys):
-            chunks = [tensor[:, :, first:last] for first, last in spans]
-            return chunks[0] if len(chunks) == 1 else torch.cat(chunks, dim=2)
-
+        q = query[:, :, call.query[0] : call.query[1]]
+        k, v = _gather(key, call.keys), _gather(value, call.keys)
+        mask = call.mask
+        if sliding_window is not None or (explicit and mask is None):
+            mask = window_mask(q.size(2), k.size(2), sliding_window, q.device)
+        if explicit:
+            pieces.append(_explicit_attention(q, k, v, mask, scaling, dropout, softcap, sinks))
+            continue
+        if mask is not None and q.device.type == "cuda" and q.size(1) != k.size(1):
+            # SDPA with enable_gqa and an explicit mask falls back to the math kernel on CUDA: repeat the KV heads.
+            k, v = (t.repeat_interleave(q.size(1) // t.size(1), dim=1) for t in (k, v))
         pieces.append(
             F.scaled_dot_product_attention(
-                query[:, :, call.query[0] : call.query[1]],
-                gather(key),
-                gather(value),
-                attn_mask=call.mask,
-                is_causal=call.mask is None,
-                **options,
+                q,
+                k,
+                v,
+                attn_mask=mask,
+                is_causal=mask is None,
+                dropout_p=dropout,
+                scale=scaling,
+                enable_gqa=q.size(1) != k.size(1),
             )  # fmt: skip
         )
+    segments.layers_run += 1
     return torch.cat(pieces, dim=2).transpose(1, 2).contiguous()
+
+
+def _gather(tensor: torch.Tensor, spans: list[tuple[int, int]]) -> torch.Tensor:
+    chunks = [tensor[:, :, first:last] for first, last in spans]
+    return chunks[0] if len(chunks) == 1 else torch.cat(chunks, dim=2)
+
+
+def window_mask(queries: int, keys: int, window: int | None, device) -> torch.Tensor:
+    """(queries, keys) bool, True = visible: the queries are the last `queries` of `keys` consecutive positions;
+    causal, and within `window` positions (query − key < window) when a window is given."""
+    query_position = torch.arange(keys - queries, keys, device=device).unsqueeze(1)
+    distance = query_position - torch.arange(keys, device=device).unsqueeze(0)
+    visible = distance >= 0
+    return visible & (distance < window) if window is not None else visible
+
+
+def _explicit_attention(q, k, v, mask, scaling, dropout, softcap, sinks) -> torch.Tensor:
+    """Attention written out, as transformers' eager implementations of Gemma 2 and gpt-oss compute it."""
+    if q.size(1) != k.size(1):
+        k, v = (t.repeat_interleave(q.size(1) // t.size(1), dim=1) for t in (k, v))
+    scale = scaling if scaling is not None else q.size(-1) ** -0.5
+    scores = torch.matmul(q, k.transpose(2, 3)) * scale
+    if softcap is not None:
+        scores = torch.tanh(scores / softcap) * softcap
+    scores = scores.masked_fill(~mask, torch.finfo(scores.dtype).min)
+    if sinks is not None:
+        sink = sinks.reshape(1, -1, 1, 1).expand(scores.size(0), -1, scores.size(2), 1).to(scores.dtype)
+        scores = torch.cat([scores, sink], dim=-1)
+        scores = scores - scores.amax(dim=-1, keepdim=True)
+    probs = torch.softmax(scores, dim=-1, dtype=torch.float32).to(q.dtype)
+    if sinks is not None:
+        probs = probs[..., :-1]
+    if dropout:
+        probs = F.dropout(probs, p=dropout)
+    return torch.matmul(probs.to(v.dtype), v)
 
 
 def _segment_backend(fallback_name: str):
     def forward(module, query, key, value, attention_mask, scaling=None, dropout=0.0, pair_segments=None, **kwargs):
         if pair_segments is None:
+            if getattr(attention_mask, "_align_packed_placeholder", False):
+                raise AlignError(
+                    f"{type(module).__name__} did not pass align's segment layout to its attention, so a packed batch "
+                    "would attend across answers; set `batch_layout: padded`"
+                )
             fallback = ALL_ATTENTION_FUNCTIONS[fallback_name] if fallback_name != "eager" else _eager(module)
             return fallback(module, query, key, value, attention_mask, scaling=scaling, dropout=dropout, **kwargs)
-        return segment_attention(query, key, value, pair_segments, scaling, dropout), None
+        output = segment_attention(
+            query, key, value, pair_segments, scaling, dropout,
+            sliding_window=kwargs.get("sliding_window"), softcap=kwargs.get("softcap"), sinks=kwargs.get("s_aux"),
+        )  # fmt: skip
+        return output, None
 
     return forward
 
 
 def _eager(module):
     """The model's own eager attention (eager is not in the registry: each architecture defines its own)."""
-    import sys
-
-    return sys.modules[type(module).__module__].eager_attention_forward
-
-
-def supports_segment_attention(model) -> bool:
-    """Whether `model` dispatches attention through transformers' `AttentionInterface`."""
-    return bool(getattr(model, "_supports_attention_backend", False))
+    return architecture_function(module, "eager_attention_forward")
 
 
 def use_segment_attention(model) -> None:
     """Switch `model` (a `PreTrainedModel`) to `align-segments:<its implementation>`; idempotent."""
-    current = model.config._attn_implementation or "eager"
+    current = attention_implementation(model)
     if current.startswith(PREFIX):
         return
-    if not supports_segment_attention(model):
+    if not supports_attention_backend(model):
         raise ValueError(
             f"{type(model).__name__} does not route attention through transformers' AttentionInterface, so it cannot "
             "run packed batches; set `batch_layout: padded` for this stage"
@@ -128,10 +193,13 @@ def use_segment_attention(model) -> None:
     if name not in ALL_ATTENTION_FUNCTIONS:
         ALL_ATTENTION_FUNCTIONS.register(name, _segment_backend(current))
         ALL_MASK_ATTENTION_FUNCTIONS.register(name, ALL_MASK_ATTENTION_FUNCTIONS[current])
-    model.config._attn_implementation = name
+    set_attention_implementation(model, name)
 
 
 def packed_mask_placeholder(device) -> torch.Tensor:
     """A 4-D tensor transformers' mask builders return unchanged: a packed forward builds its own per-segment masks,
     and letting transformers build an N × N mask for the whole packed row would cost N² memory for nothing."""
-    return torch.ones(1, 1, 1, 1, dtype=torch.bool, device=device)
+    placeholder = torch.ones(1, 1, 1, 1, dtype=torch.bool, device=device)
+    # Marked, so a layer that got the placeholder but not the segment layout is caught instead of attending with it.
+    placeholder._align_packed_placeholder = True
+    return placeholder

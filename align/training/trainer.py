@@ -17,6 +17,8 @@ from trl.trainer.utils import use_adapter
 from align.errors import AlignError
 from align.losses import CombinedLoss, LossTerm, combine_losses, needs_reference
 from align.losses.length import NEEDS_SHARED_PREFIX
+from align.training.families import router_aux_loss_coef
+from align.training.layout import choose_layout
 from align.training.logprobs import CompletionLogps, add_completion_logps, shared_prefix_logps
 from align.training.metrics import METRIC_INPUTS, MicroBatchState, preference_metrics
 from align.training.multi_negative import (
@@ -26,7 +28,7 @@ from align.training.multi_negative import (
     tokenize_multi_negative,
 )
 from align.training.packing import PACKED_KEYS, PackedPreferenceCollator, is_packed, row_length, split_packed
-from align.training.segment_attention import supports_segment_attention, use_segment_attention
+from align.training.segment_attention import use_segment_attention
 from align.training.sharding import row_fingerprints
 
 logger = logging.getLogger(__name__)
@@ -75,12 +77,19 @@ class ContrastiveTrainer(DPOTrainer):
         # trl patches the model before the reference log-probs are precomputed (inside its __init__), so the fast
         # path must be in place before super().__init__ runs too: patch the model we were given, or its base model.
         model = kwargs.get("model", args[0] if args else None)
-        if not isinstance(model, str) and batch_layout == "packed":
-            self._fall_back_to_padded(model.get_base_model() if hasattr(model, "get_base_model") else model)
+        base = model.get_base_model() if hasattr(model, "get_base_model") else model
+        self.router_aux_loss_coef = 0.0
+        if not isinstance(model, str):
+            override = getattr(config, "router_aux_loss_coef", None) if config is not None else None
+            self.router_aux_loss_coef = router_aux_loss_coef(base, override)
+            self.layout = choose_layout(base, batch_layout, self.router_aux_loss_coef)
+            self.batch_layout = self.layout.batch_layout
+            if self.batch_layout != "packed":
+                self.micro_batch_tokens = None
         if config is not None and kwargs.get("data_collator") is None:
             kwargs["data_collator"] = self._collator(config, kwargs["processing_class"])
         if not isinstance(model, str):
-            self._prepare_model(model.get_base_model() if hasattr(model, "get_base_model") else model)
+            self._prepare_model(base)
         super().__init__(*args, **kwargs)
         self._prepare_model(self.model.get_base_model() if hasattr(self.model, "get_base_model") else self.model)
         if self.micro_batch_tokens and self.accelerator.distributed_type == DistributedType.DEEPSPEED:
@@ -88,13 +97,6 @@ class ContrastiveTrainer(DPOTrainer):
                 "micro_batch_tokens cannot split batches under DeepSpeed (its engine steps at every backward); "
                 "remove it and use training.gradient_accumulation_steps"
             )
-
-    def _fall_back_to_padded(self, model) -> None:
-        """Models whose attention bypasses transformers' AttentionInterface cannot run packed batches."""
-        if not supports_segment_attention(model):
-            logger.warning("%s cannot run packed batches (its attention does not go through transformers' "
-                           "AttentionInterface): using the padded layout", type(model).__name__)  # fmt: skip
-            self.batch_layout, self.micro_batch_tokens = "padded", None
 
     def _prepare_model(self, model) -> None:
         """The completion-only log-prob path, and per-segment attention when batches are packed."""
@@ -144,15 +146,21 @@ class ContrastiveTrainer(DPOTrainer):
         return tokenized
 
     @staticmethod
-    def _completion_logps(model, inputs) -> CompletionLogps:
-        """Completion log-probs of the (2B,) rows: chosen rows first, then rejected (trl's batch layout)."""
+    def _completion_logps(model, inputs, router_aux_loss: bool = False) -> CompletionLogps:
+        """Completion log-probs of the (2B,) rows: chosen rows first, then rejected (trl's batch layout); with
+        `router_aux_loss` (padded batches of MoE models), the router load-balancing loss too."""
         if is_packed(inputs):
             packed = {key: inputs[key] for key in PACKED_KEYS}
             return model(
                 input_ids=inputs["input_ids"], position_ids=inputs["position_ids"], completion_logps=True, packed=packed
             )
         model_kwargs = {k: v for k, v in inputs.items() if k in ("input_ids", "attention_mask", "position_ids")}
-        return model(**model_kwargs, completion_mask=inputs["completion_mask"], completion_logps=True)
+        return model(
+            **model_kwargs,
+            completion_mask=inputs["completion_mask"],
+            completion_logps=True,
+            router_aux_loss=router_aux_loss,
+        )
 
     def compute_ref_log_probs(self, model, inputs):
         """Reference log-probs (chosen, rejected), each (B,); see `_reference_completion`.
@@ -173,12 +181,13 @@ class ContrastiveTrainer(DPOTrainer):
         with torch.no_grad(), adapter, self.accelerator.autocast():
             return self._completion_logps(reference, inputs)
 
-    def _loss_batch(self, model, inputs) -> dict[str, torch.Tensor | None]:
-        """The registry's keyword batch for this step: policy, reference (if any loss reads it) and lengths."""
+    def _loss_batch(self, model, inputs) -> tuple[dict[str, torch.Tensor | None], torch.Tensor | None]:
+        """The registry's keyword batch for this step (policy, reference if any loss reads it, lengths), and the
+        policy's MoE router load-balancing loss when trl would add it (else None)."""
         k = inputs["rejected_per_prompt"]
         if self.uses_shared_prefix and int(k) > 1:
             raise ValueError("lddpo compares one chosen with one rejected answer; use rows with a single `rejected`")
-        policy = self._completion_logps(model, inputs)
+        policy = self._completion_logps(model, inputs, router_aux_loss=self.router_aux_loss_coef != 0.0)
         batch = dict(
             zip(("policy_chosen_logps", "policy_rejected_logps"), split_chosen_rejected(policy.logps, k), strict=True)
         )
@@ -198,7 +207,7 @@ class ContrastiveTrainer(DPOTrainer):
         if self.uses_shared_prefix:
             shared = shared_prefix_logps(policy.per_token, policy.mask)
             batch["policy_chosen_shared_logps"], batch["policy_rejected_shared_logps"] = shared
-        return batch
+        return batch, policy.aux_loss
 
     def training_step(self, model, inputs, num_items_in_batch=None):
         """trl's step, or, for a packed batch over `micro_batch_tokens`, one step per group of rows with gradients
@@ -225,7 +234,7 @@ class ContrastiveTrainer(DPOTrainer):
         mode = "train" if self.model.training else "eval"
         if mode == "train":
             self.rows_seen.update(row_fingerprints(inputs))
-        batch = self._loss_batch(model, inputs)
+        batch, aux_loss = self._loss_batch(model, inputs)
         result = combine_losses(self.loss_terms, **batch)
         detached = [batch[key].detach() for key in METRIC_INPUTS]
         if self._micro is not None and mode == "train":
@@ -234,6 +243,11 @@ class ContrastiveTrainer(DPOTrainer):
         else:
             self._log_metrics(mode, result, detached)
             loss = result.losses.mean()
+        if aux_loss is not None:
+            # As trl's DPOTrainer: the MoE load-balancing loss of the policy forward, weighted, added to the batch loss
+            # (micro-batches never carry it: MoE models with the router loss on use the padded layout).
+            loss = loss + self.router_aux_loss_coef * aux_loss
+            self._metrics[mode]["aux_loss"].append(self.accelerator.gather_for_metrics(aux_loss.detach()).mean().item())
         return (loss, None) if return_outputs else loss
 
     def _log_metrics(self, mode: str, result: CombinedLoss, inputs: list[torch.Tensor]) -> None:

@@ -4,7 +4,9 @@ import pytest
 import torch
 
 from align.models import load_model
-from align.training.logprobs import FrozenHeadLogps, add_completion_logps, chunked_target_logps
+from align.training.families import HeadScaling
+from align.training.head import FrozenHeadLogps, chunked_target_logps
+from align.training.logprobs import add_completion_logps
 
 
 def _naive(model, input_ids, attention_mask, completion_mask):
@@ -89,7 +91,7 @@ def test_frozen_head_logps_and_hidden_gradients_equal_autograd(softcap, bias):
     targets = torch.randint(0, 11, (10,))
     weights = torch.linspace(-1.0, 2.0, 10)
 
-    fast = chunked_target_logps(hidden, targets, head, chunk=4, softcap=softcap)
+    fast = chunked_target_logps(hidden, targets, head, chunk=4, scaling=HeadScaling(softcap=softcap))
     (fast * weights).sum().backward()
     fast_grad, hidden.grad = hidden.grad.clone(), None
 

@@ -31,4 +31,4 @@ def test_model_without_attention_interface_falls_back_to_padded(tiny_trainer, ti
     trainer = tiny_trainer(4, SMALL, model=model, micro_batch_tokens=64)
     assert trainer.batch_layout == "padded" and trainer.micro_batch_tokens is None
     assert isinstance(trainer.data_collator, MultiNegativeCollator)
-    assert "cannot run packed batches" in caplog.text
+    assert "packed batches are off" in caplog.text and "AttentionInterface" in trainer.layout.why

@@ -1,0 +1,99 @@
+"""Every private name of trl and transformers that align relies on, in one place, checked when align imports it.
+
+A private name can change in any release. Each is listed in `PRIVATE_NAMES` with what align uses it for; importing
+this module checks every one of them and, if one is missing, stops with one line naming it and the versions CI
+passed (`TESTED_VERSIONS`, also the upper bounds in `setup.cfg`). Code elsewhere in align reaches these names only
+through the accessors below, or — for the trainer methods align overrides — by the names listed here.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+from align.errors import AlignError
+
+# The newest versions CI has run; setup.cfg's upper bounds admit these minor releases and nothing newer.
+TESTED_VERSIONS = {"transformers": "5.25.0", "trl": "1.16.0", "peft": "0.21.2", "accelerate": "1.16.0"}
+
+# (module, attribute path, what align uses it for)
+PRIVATE_NAMES: tuple[tuple[str, str, str], ...] = (
+    ("trl.trainer.dpo_trainer", "DPOTrainer._compute_loss", "align's loss step replaces trl's"),
+    ("trl.trainer.dpo_trainer", "DPOTrainer._prepare_dataset", "tokenising rows with K rejected answers"),
+    ("trl.trainer.dpo_trainer", "DPOTrainer._set_signature_columns_if_needed", "keeping the length column"),
+    ("trl.trainer.dpo_trainer", "DPOTrainer.compute_ref_log_probs", "completion-only reference log-probs"),
+    ("trl.trainer.dpo_trainer", "DataCollatorForPreference", "the padded collator for K rejected answers"),
+    ("trl.trainer.utils", "use_adapter", "the reference: adapters off, or trl's frozen `ref` adapter"),
+    ("trl.trainer.utils", "pad", "padding K rejected answers as trl pads pairs"),
+    ("trl.data_utils", "_tokenize", "tokenising K rejected answers exactly as trl tokenises pairs"),
+    ("trl.data_utils", "common_prefix_length", "the prompt/completion split of K rejected answers"),
+    ("transformers.modeling_utils", "ALL_ATTENTION_FUNCTIONS", "registering the segment attention backend"),
+    ("transformers.masking_utils", "ALL_MASK_ATTENTION_FUNCTIONS", "its mask builder (the backend's own)"),
+    ("transformers.configuration_utils", "PretrainedConfig._attn_implementation", "switching to the backend"),
+    ("transformers.modeling_utils", "PreTrainedModel._supports_attention_backend", "which models route attention"),
+)
+# Trainer attributes set in `__init__` (not checkable on the class): trl's metrics store and its tokenizer.
+PRIVATE_INSTANCE_ATTRIBUTES = ("_metrics", "_tokenizer", "_signature_columns", "precompute_ref_logps")
+
+
+def _resolve(module: str, path: str):
+    target = importlib.import_module(module)
+    for part in path.split("."):
+        target = getattr(target, part)
+    return target
+
+
+def check_private_names() -> None:
+    """`AlignError` naming the first private name this install lacks, and the versions align was tested with."""
+    for module, path, purpose in PRIVATE_NAMES:
+        try:
+            _resolve(module, path)
+        except (ImportError, AttributeError):
+            package = module.split(".")[0]
+            installed = _installed_version(package)
+            tested = ", ".join(f"{name} {version}" for name, version in TESTED_VERSIONS.items())
+            raise AlignError(
+                f"{package} {installed} lacks {module}.{path}, which align needs for {purpose}; align was tested "
+                f"with {tested}: `pip install '{package}=={TESTED_VERSIONS[package]}'`"
+            ) from None
+
+
+def _installed_version(package: str) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(package)
+    except PackageNotFoundError:
+        return "(not installed)"
+
+
+def attention_implementation(model) -> str:
+    """The attention implementation a model's forward dispatches to (transformers keeps it private)."""
+    return model.config._attn_implementation or "eager"
+
+
+def set_attention_implementation(model, name: str) -> None:
+    model.config._attn_implementation = name
+
+
+def supports_attention_backend(model) -> bool:
+    """Whether `model` dispatches attention through transformers' `AttentionInterface`."""
+    return bool(getattr(model, "_supports_attention_backend", False))
+
+
+def architecture_function(module, name: str):
+    """A function of the modeling file that defines `module`'s class, e.g. its `eager_attention_forward` (eager
+    attention and the MoE load-balancing loss are defined per architecture, not registered)."""
+    found = getattr(sys.modules[type(module).__module__], name, None)
+    if found is None:
+        raise AlignError(f"{type(module).__name__}'s modeling file has no {name}; set `batch_layout: padded`")
+    return found
+
+
+def router_load_balancing_loss(model, router_logits, attention_mask):
+    """The MoE router load-balancing loss exactly as `model`'s own forward computes it (scalar)."""
+    loss = architecture_function(model, "load_balancing_loss_func")
+    return loss(router_logits, model.num_experts, model.num_experts_per_tok, attention_mask)
+
+
+check_private_names()
