@@ -1,24 +1,23 @@
 """Short model names (`smollm2-135m-instruct`, `tiny-llama`) and where their local Hugging Face folders live.
 
 A short name maps to a *preparer*: a function that writes a plain Hugging Face model folder (config, safetensors,
-tokenizer, chat template) into a target directory. Folders are built once into the cache and reused.
+tokenizer, chat template) into a target directory. Folders are built once into the cache (`align.models.cache`) and
+reused.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 from align.errors import AlignError
+from align.models.cache import Preparer, prepare_cached
 
 CACHE_ENV = "ALIGN_CACHE"
 #: The model a recipe trains when it names none, and the tokenizer data tools measure tokens with by default.
 DEFAULT_MODEL = "smollm2-135m-instruct"
 
-Preparer = Callable[[Path], None]
 _PREPARERS: dict[str, tuple[Preparer, str]] = {}
 
 
@@ -62,27 +61,10 @@ def resolve_model_path(name: str) -> str:
 
 
 def prepare_model(name: str, force: bool = False) -> Path:
-    """Build the short-named model into the cache once; return its folder.
+    """Build the short-named model into the cache once (or again with `force`); return its folder.
 
-    The folder is written under a temporary name and renamed into place, so a killed preparation never leaves a
-    half-written model, and two processes (e.g. two accelerate ranks) racing to prepare it both end with one copy.
+    Safe under any number of processes and runs at once, and a cache folder that is not a complete preparation is
+    rebuilt with a one-line warning: `align.models.cache`.
     """
     preparer, _ = _PREPARERS[name]
-    target = cache_dir() / "models" / name
-    if (target / "config.json").exists() and not force:
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=target.parent))
-    try:
-        preparer(staging)
-        if force and target.exists():
-            shutil.rmtree(target)
-        try:
-            staging.rename(target)
-        except OSError:
-            if not (target / "config.json").exists():
-                raise
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging, ignore_errors=True)
-    return target
+    return prepare_cached(name, preparer, cache_dir() / "models", force=force)
