@@ -25,11 +25,17 @@ class _Parser(argparse.ArgumentParser):
 def _cmd_train(args) -> int:
     from align.curriculum import run_recipe
     from align.recipe import load_recipe
+    from align.resume import RunFinished
     from align.runtime import keep_freed_memory
 
     keep_freed_memory()
     loaded = load_recipe(args.recipe, args.set)
-    summary = run_recipe(loaded, args.output_dir, resume=args.resume, overwrite=args.overwrite)
+    try:
+        summary = run_recipe(loaded, args.output_dir, resume=args.resume, overwrite=args.overwrite)
+    except RunFinished as done:  # a requeued job's `--resume` after the run finished: success, nothing to train
+        if int(os.environ.get("RANK", "0")) == 0:
+            print(done)
+        return EXIT_OK
     if int(os.environ.get("RANK", "0")) == 0:
         for stage in summary["stages"]:
             accuracy = stage["eval"].get("rewards/accuracies")
@@ -107,7 +113,8 @@ def _add_train(sub) -> None:
     train.add_argument("--output-dir", metavar="DIR", help="where outputs go (default: the recipe's output_dir)")
     again = train.add_mutually_exclusive_group()
     again.add_argument("--resume", action="store_true", help="continue the unfinished run in the output folder: "
-                       "skip its finished stages, restart the unfinished one from its latest checkpoint")  # fmt: skip
+                       "skip its finished stages, restart the unfinished one from its latest checkpoint; safe to "
+                       "repeat: starts a run if there is none yet, does nothing if it finished")  # fmt: skip
     again.add_argument("--overwrite", action="store_true", help="replace a previous run in the output folder")
     train.set_defaults(func=_cmd_train)
 

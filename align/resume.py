@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import shutil
 from dataclasses import dataclass, field
@@ -113,32 +114,53 @@ def _finished_stages(outputs: RunOutputs, summary: dict, stage_names: list[str])
     return finished
 
 
+class RunFinished(Exception):
+    """`--resume` of a run that already finished: nothing to do (the CLI says so and exits 0)."""
+
+
 def plan_resume(outputs: RunOutputs, resolved: dict, stage_names: list[str], resume: bool) -> ResumePoint | None:
     """None for a fresh run; a `ResumePoint` for `--resume`. Refuses to start a fresh run over an existing one (its
-    metrics would mix), and to resume a finished, gate-stopped or different run."""
+    metrics would mix), and to resume a gate-stopped or different run. `--resume` is safe to repeat, so a requeued job
+    can always pass it: with no run in the folder yet it starts one (None), and on a finished run of the same recipe
+    it raises `RunFinished`."""
     if not resume:
         if _holds_a_run(outputs):
             raise AlignError(Problem(str(outputs.root), "already holds a run; pass --resume to continue it, "
                                      "--overwrite to replace it, or choose another --output-dir"))  # fmt: skip
         return None
+    if not outputs.summary_path.exists():
+        return _no_run_yet(outputs, resolved)
     summary = _read_json(outputs.summary_path)
-    if summary is None:
-        raise AlignError(Problem(str(outputs.summary_path), "missing or unreadable: there is no run here to resume; "
-                                 "drop --resume to start one"))  # fmt: skip
+    if not isinstance(summary, dict):
+        raise AlignError(Problem(str(outputs.summary_path), "unreadable, so what ran here is unknown; --overwrite "
+                                 "replaces the run, or choose another --output-dir"))  # fmt: skip
     status = summary.get("status")
-    if status == "finished":
-        raise AlignError(Problem(str(outputs.root), "this run finished; nothing to resume"))
     if status == "gate_missed":
         stage = summary.get("failed_stage")
         message = f"this run stopped at a missed gate in stage {stage!r}; start a new run with a changed recipe"
         raise AlignError(Problem(str(outputs.root), message))
     _check_same_recipe(outputs, resolved)
+    if status == "finished":
+        raise RunFinished(f"{outputs.root}: this run already finished; nothing to resume (--overwrite trains it again)")
     finished = _finished_stages(outputs, summary, stage_names)
     point = ResumePoint(finished, sum(int(stage["steps"]) for stage in finished))
     if len(finished) < len(stage_names):
         point.next_stage = stage_names[len(finished)]
         point.checkpoint = latest_checkpoint(outputs.checkpoints_dir(point.next_stage))
     return point
+
+
+def _no_run_yet(outputs: RunOutputs, resolved: dict) -> None:
+    """`--resume` where no run got as far as its summary (a missing or empty folder, or only the resolved recipe of
+    a run killed before its first summary.json): a fresh run starts, unless the recipe written there differs."""
+    if outputs.metrics_path.exists():
+        raise AlignError(Problem(str(outputs.summary_path), "missing, though metrics.jsonl is there: not a run align "
+                                 "can continue; --overwrite replaces it, or choose another --output-dir"))  # fmt: skip
+    if outputs.resolved_recipe_path.exists():
+        _check_same_recipe(outputs, resolved)
+    if int(os.environ.get("RANK", "0")) == 0:  # every process plans; one says so
+        logger.warning("%s: no run to resume there yet (no summary.json); starting a fresh run", outputs.root)
+    return None
 
 
 def trim_metrics(outputs: RunOutputs, point: ResumePoint) -> int:

@@ -76,3 +76,75 @@ def test_a_full_disk_is_refused_before_training_and_one_line_during(tmp_path, mo
     assert main(["validate", "x.yaml"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "summary.json: cannot write: No space left on device" in err
+
+
+@pytest.mark.parametrize("state", ["missing", "empty", "killed-before-summary"])
+def test_resume_with_no_run_yet_starts_a_fresh_run(tmp_path, caplog, state):
+    """A requeued job passes --resume before its first run got anywhere: the folder is missing, empty, or holds only
+    what a run killed before its first summary.json wrote (the resolved recipe, a tracker folder). A fresh run
+    starts (None) with one log line. If this fails, the requeued job exits 2 and never trains."""
+    outputs = RunOutputs(tmp_path / "out")
+    if state != "missing":
+        outputs.root.mkdir()
+    if state == "killed-before-summary":
+        outputs.write_resolved_recipe({"name": "r"})
+        (outputs.root / "tensorboard").mkdir()
+    with caplog.at_level("WARNING"):
+        assert plan_resume(outputs, {"name": "r"}, ["warmup"], resume=True) is None
+    assert [r.getMessage() for r in caplog.records] == [
+        f"{outputs.root}: no run to resume there yet (no summary.json); starting a fresh run"
+    ]
+
+
+def test_resume_before_a_summary_still_refuses_another_recipe_or_stray_metrics(tmp_path):
+    """Without summary.json, a resolved recipe of another recipe, or metrics.jsonl, means the folder is not an
+    unstarted run of this recipe: refused (exit 2), so nothing is mixed."""
+    outputs = RunOutputs(tmp_path)
+    outputs.write_resolved_recipe({"name": "r", "seed": 1})
+    with pytest.raises(AlignError, match=r"the recipe differs from the run's at seed"):
+        plan_resume(outputs, {"name": "r", "seed": 2}, ["warmup"], resume=True)
+    outputs.append_metrics({"stage": "warmup", "step": 1})
+    with pytest.raises(AlignError, match=r"summary.json: missing, though metrics.jsonl is there"):
+        plan_resume(outputs, {"name": "r", "seed": 1}, ["warmup"], resume=True)
+
+
+def test_resume_of_a_finished_run_is_done_unless_the_recipe_changed(tmp_path):
+    """A finished run of the same recipe: `RunFinished` (the CLI exits 0, nothing trained). A finished run of another
+    recipe is still refused: saying "done" would pretend the new recipe ran."""
+    from align.resume import RunFinished
+
+    outputs = RunOutputs(tmp_path)
+    outputs.write_resolved_recipe({"name": "r", "seed": 1})
+    outputs.write_summary({"status": "finished", "stages": [{"name": "warmup", "steps": 3}]})
+    with pytest.raises(RunFinished, match=r"this run already finished; nothing to resume"):
+        plan_resume(outputs, {"name": "r", "seed": 1}, ["warmup"], resume=True)
+    with pytest.raises(AlignError, match=r"the recipe differs from the run's at seed"):
+        plan_resume(outputs, {"name": "r", "seed": 2}, ["warmup"], resume=True)
+    outputs.summary_path.write_text('{"status": "fini')
+    with pytest.raises(AlignError, match=r"summary.json: unreadable"):
+        plan_resume(outputs, {"name": "r", "seed": 1}, ["warmup"], resume=True)
+
+
+def test_train_resume_of_a_finished_run_exits_0_without_training(write, tmp_path, capsys, monkeypatch):
+    """`align train RECIPE --resume` on a finished run prints that it finished and exits 0 before any model is
+    loaded or file written. If this fails, a requeued job fails (exit 2) or trains the run again."""
+    from align import curriculum
+    from align.cli import main
+    from align.recipe import load_recipe
+
+    data = write("pairs.jsonl", '{"prompt": "q", "chosen": "a", "rejected": "b"}\n')
+    recipe = write(
+        "r.yaml",
+        f"name: r\nmodel: {{name: tiny-llama}}\nstages:\n  - name: s\n    data: {{train: [{{path: {data}}}]}}\n",
+    )
+    outputs = RunOutputs(tmp_path / "out")
+    outputs.write_resolved_recipe(load_recipe(recipe).resolved_raw())
+    outputs.write_summary({"status": "finished", "stages": [{"name": "s", "steps": 3}]})
+    before = {p.name: p.stat().st_mtime_ns for p in outputs.root.iterdir()}
+    monkeypatch.setattr(curriculum, "load_model", lambda *a, **k: pytest.fail("a finished run loaded a model"))
+    assert main(["train", str(recipe), "--resume", "--output-dir", str(outputs.root)]) == 0
+    assert (
+        capsys.readouterr().out.strip().splitlines()[-1]
+        == f"{outputs.root}: this run already finished; nothing to resume (--overwrite trains it again)"
+    )
+    assert {p.name: p.stat().st_mtime_ns for p in outputs.root.iterdir()} == before

@@ -90,12 +90,16 @@ def test_resumed_run_equals_uninterrupted(uninterrupted, tiny_model_dir, tmp_pat
     assert steps == list(range(1, 13))
 
 
-def test_refusals(uninterrupted, tiny_model_dir, tmp_path):
-    """A finished run cannot be resumed; a fresh run will not write over an existing one; a changed recipe cannot
-    resume; `--overwrite` replaces. Each refusal is one line and exit 2 — if this fails, runs mix silently."""
+def test_refusals_and_repeatable_resume(uninterrupted, tiny_model_dir, tmp_path):
+    """A fresh run will not write over an existing one; a changed recipe cannot resume; `--overwrite` replaces. Each
+    refusal is one line and exit 2 — if this fails, runs mix silently. `--resume` is safe to repeat (a requeued job
+    reruns its command line): on a finished run it says so and exits 0 without training; on a folder with no run
+    yet it starts one — if this fails, a requeued job fails, or trains a finished run again."""
     overrides = _overrides(tiny_model_dir)
+    summary_before = (uninterrupted / "summary.json").read_text()
     finished = subprocess.run(_cmd(uninterrupted, overrides, "--resume"), capture_output=True, text=True)
-    assert finished.returncode == 2 and "this run finished; nothing to resume" in finished.stderr
+    assert finished.returncode == 0 and "this run already finished; nothing to resume" in finished.stdout
+    assert (uninterrupted / "summary.json").read_text() == summary_before
     again = subprocess.run(_cmd(uninterrupted, overrides), capture_output=True, text=True)
     assert again.returncode == 2 and "already holds a run; pass --resume" in again.stderr
     out = tmp_path / "out"
@@ -105,7 +109,11 @@ def test_refusals(uninterrupted, tiny_model_dir, tmp_path):
     assert changed.returncode == 2 and "the recipe differs from the run's at training.learning_rate" in changed.stderr
     assert "Traceback" not in changed.stderr + again.stderr + finished.stderr
     nothing = subprocess.run(_cmd(tmp_path / "empty", overrides, "--resume"), capture_output=True, text=True)
-    assert nothing.returncode == 2 and "no run here to resume" in nothing.stderr
+    assert nothing.returncode == 0 and "no run to resume there yet (no summary.json); starting a fresh run" in (
+        nothing.stderr
+    )
+    fresh = json.loads((tmp_path / "empty" / "summary.json").read_text())
+    assert fresh["status"] == "finished" and fresh["resumed"] is False and fresh["total_steps"] == 12
     replaced = subprocess.run(_cmd(out, overrides, "--overwrite"), capture_output=True, text=True)
     assert replaced.returncode == 0, replaced.stderr[-2000:]
     assert json.loads((out / "summary.json").read_text())["resumed"] is False
