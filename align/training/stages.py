@@ -191,6 +191,8 @@ def run_stage(
     summary = _stage_summary(stage, trainer, train_output, eval_metrics, len(train_rows), len(eval_rows), step_offset,
                              outputs)  # fmt: skip
     summary["dropped_prompt_over_max_length"] = dropped
+    if hasattr(trainer, "layout"):
+        summary["layout"] = trainer.layout.as_summary()
     if sharding is not None:
         summary["data_parallel"] = sharding
         _warn_shared_rows(stage.name, sharding)

@@ -28,6 +28,7 @@ from align.training.multi_negative import (
     tokenize_multi_negative,
 )
 from align.training.packing import PACKED_KEYS, PackedPreferenceCollator, is_packed, row_length, split_packed
+from align.training.private_api import check_trainer_attributes
 from align.training.segment_attention import use_segment_attention
 from align.training.sharding import row_fingerprints
 
@@ -91,6 +92,7 @@ class ContrastiveTrainer(DPOTrainer):
         if not isinstance(model, str):
             self._prepare_model(base)
         super().__init__(*args, **kwargs)
+        check_trainer_attributes(self)
         self._prepare_model(self.model.get_base_model() if hasattr(self.model, "get_base_model") else self.model)
         if self.micro_batch_tokens and self.accelerator.distributed_type == DistributedType.DEEPSPEED:
             raise AlignError(

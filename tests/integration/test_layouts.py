@@ -52,3 +52,26 @@ def test_packed_and_micro_batched_train_like_padded(recipe, stage, tiny_model_di
             tolerance = 1e-2 if key == "rewards/length_corr" else 1e-4
             assert b[key] == pytest.approx(a[key], rel=1e-6, abs=tolerance), key
             assert c[key] == pytest.approx(a[key], rel=1e-6, abs=tolerance), key
+
+
+def test_stage_summary_says_which_layout_ran_and_why(tiny_model_dir, tmp_path, caplog):
+    """A MoE model with the router loss on (Mixtral, router_aux_loss_coef 0.05) asks for packed batches but trains
+    padded: summary.json's stage entry records the layout, why, and the log-prob path, and the log says it once; the
+    router loss reaches the metrics. If this fails, a user cannot tell which layout trained their model."""
+    from align.models import load_tokenizer
+    from tests.training.conformance import build_family
+
+    tokenizer = load_tokenizer(str(tiny_model_dir))
+    model_dir = tmp_path / "mixtral"
+    build_family("mixtral-router-loss", len(tokenizer)).save_pretrained(model_dir)
+    tokenizer.save_pretrained(model_dir)
+    out = tmp_path / "out"
+    loaded = load_recipe(REPO / "recipes" / "tiny" / "dpo.yaml", [f"model.name={model_dir}",
+                                                                  "stages.concise.training.max_steps=2"])  # fmt: skip
+    summary = run_recipe(loaded, out)
+    layout = summary["stages"][0]["layout"]
+    assert layout["batch_layout"] == "padded" and layout["log_probs"] == "completion-only head"
+    assert "router_aux_loss_coef 0.05" in layout["why"]
+    assert caplog.text.count("packed batches are off") == 1
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert all(row["aux_loss"] > 0 for row in rows if "loss" in row)
