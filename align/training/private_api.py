@@ -62,9 +62,10 @@ def check_trainer_attributes(trainer) -> None:
     """`AlignError` unless trl's trainer set the private attributes align reads (`PRIVATE_INSTANCE_ATTRIBUTES`)."""
     missing = [name for name in PRIVATE_INSTANCE_ATTRIBUTES if not hasattr(trainer, name)]
     if missing:
+        tested = TESTED_VERSIONS["trl"]
         raise AlignError(
             f"trl {_installed_version('trl')}'s {type(trainer).__mro__[1].__name__} no longer sets {missing[0]}, which "
-            f"align reads; align was tested with trl {TESTED_VERSIONS['trl']}: `pip install 'trl=={TESTED_VERSIONS['trl']}'`"
+            f"align reads; align was tested with trl {tested}: `pip install 'trl=={tested}'`"
         )
 
 
