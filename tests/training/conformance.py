@@ -11,7 +11,14 @@ from dataclasses import dataclass, field
 
 import torch
 import transformers
+from peft import LoraConfig, get_peft_model
 
+from align.training.logprobs import add_completion_logps
+from align.training.multi_negative import MultiNegativeCollator
+from align.training.packing import PACKED_KEYS, PackedPreferenceCollator
+from align.training.segment_attention import use_segment_attention
+
+VOCAB = 97
 COMMON = dict(
     hidden_size=32,
     intermediate_size=64,
@@ -98,3 +105,75 @@ def _perturb_zero_parameters(model, seed: int) -> None:
         for name, parameter in model.named_parameters():
             if "norm" in name or "sinks" in name or name.endswith("bias"):
                 parameter.add_(0.1 * torch.randn(parameter.shape, generator=generator))
+
+
+def tokenised_rows(k: int = 1) -> list[dict]:
+    """Three tokenised rows with K rejected answers; prompts 5/7/3 tokens, answers up to 9 tokens (longer than the
+    4-token windows); in the last row every answer opens with the same two tokens (the packed layout shares them)."""
+    generator = torch.Generator().manual_seed(3)
+
+    def ids(n: int) -> list[int]:
+        return torch.randint(1, VOCAB, (n,), generator=generator).tolist()
+
+    rows = []
+    for index, (prompt, chosen, rejected) in enumerate(((5, 9, 4), (7, 3, 8), (3, 6, 6))):
+        row = {"prompt_ids": ids(prompt), "chosen_ids": ids(chosen)}
+        answers = [ids(rejected) for _ in range(k)]
+        if index == 2:
+            answers = [row["chosen_ids"][:2] + answer[2:] for answer in answers]
+        row["rejected_ids"] = answers if k > 1 else answers[0]
+        rows.append(row)
+    return rows
+
+
+def trl_sequences(rows: list[dict]) -> list[tuple[list[int], int]]:
+    """(token ids, prompt length) per sequence in trl's order: the chosen answers, then each block of rejected."""
+    answers = []
+    for row in rows:
+        rejected = row["rejected_ids"]
+        answers.append([row["chosen_ids"], *(rejected if isinstance(rejected[0], list) else [rejected])])
+    return [
+        (row["prompt_ids"] + answers[i][j], len(row["prompt_ids"]))
+        for j in range(len(answers[0]))
+        for i, row in enumerate(rows)
+    ]
+
+
+def plain_logps(model, sequences) -> torch.Tensor:
+    """Hugging Face's own forward, one sequence at a time: summed log-probs of the answer tokens."""
+    totals = []
+    for ids, prompt in sequences:
+        logits = model(input_ids=torch.tensor([ids])).logits[0, :-1].float()
+        token_logps = logits.log_softmax(-1).gather(-1, torch.tensor(ids[1:]).unsqueeze(-1)).squeeze(-1)
+        totals.append(token_logps[prompt - 1 :].sum())
+    return torch.stack(totals)
+
+
+def lora(model, seed: int = 0):
+    """LoRA r 4 on every linear layer, B drawn non-zero so every LoRA weight gets a gradient."""
+    peft_model = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, target_modules="all-linear"))
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, parameter in peft_model.named_parameters():
+            if "lora_B" in name:
+                parameter.copy_(0.05 * torch.randn(parameter.shape, generator=generator))
+    return peft_model
+
+
+def align_logps(peft_model, rows, layout: str) -> torch.Tensor:
+    base = peft_model.get_base_model()
+    add_completion_logps(base, chunk_tokens=5)
+    if layout == "packed":
+        use_segment_attention(base)
+        batch = PackedPreferenceCollator()(rows)
+        packed = {key: batch[key] for key in PACKED_KEYS}
+        return peft_model(
+            input_ids=batch["input_ids"], position_ids=batch["position_ids"], completion_logps=True, packed=packed
+        ).logps
+    batch = MultiNegativeCollator(pad_token_id=0)(rows)
+    return peft_model(
+        input_ids=batch["input_ids"],
+        attention_mask=batch["attention_mask"],
+        completion_mask=batch["completion_mask"],
+        completion_logps=True,
+    ).logps

@@ -12,92 +12,26 @@ import copy
 
 import pytest
 import torch
-from peft import LoraConfig, get_peft_model
 
 from align.errors import AlignError
 from align.training.families import router_aux_loss_coef
 from align.training.layout import choose_layout
 from align.training.logprobs import add_completion_logps
-from align.training.multi_negative import MultiNegativeCollator
 from align.training.packing import PACKED_KEYS, PackedPreferenceCollator
 from align.training.segment_attention import use_segment_attention
-from tests.training.conformance import FAMILIES, build_family
+from tests.training.conformance import (
+    FAMILIES,
+    VOCAB,
+    align_logps,
+    build_family,
+    lora,
+    plain_logps,
+    tokenised_rows,
+    trl_sequences,
+)
 
-VOCAB = 97
 # Which layout align picks for each family (asserted, so a change to the allow-list shows here).
 EXPECTED_LAYOUT = {name: "packed" for name in FAMILIES} | {"mixtral-router-loss": "padded", "lfm2-hybrid": "padded"}
-
-
-def _rows(k: int = 1) -> list[dict]:
-    """Three tokenised rows with K rejected answers; prompts 5/7/3 tokens, answers up to 9 tokens (longer than the
-    4-token windows); in the last row every answer opens with the same two tokens (the packed layout shares them)."""
-    generator = torch.Generator().manual_seed(3)
-
-    def ids(n: int) -> list[int]:
-        return torch.randint(1, VOCAB, (n,), generator=generator).tolist()
-
-    rows = []
-    for index, (prompt, chosen, rejected) in enumerate(((5, 9, 4), (7, 3, 8), (3, 6, 6))):
-        row = {"prompt_ids": ids(prompt), "chosen_ids": ids(chosen)}
-        answers = [ids(rejected) for _ in range(k)]
-        if index == 2:
-            answers = [row["chosen_ids"][:2] + answer[2:] for answer in answers]
-        row["rejected_ids"] = answers if k > 1 else answers[0]
-        rows.append(row)
-    return rows
-
-
-def _sequences(rows: list[dict]) -> list[tuple[list[int], int]]:
-    """(token ids, prompt length) per sequence in trl's order: the chosen answers, then each block of rejected."""
-    answers = []
-    for row in rows:
-        rejected = row["rejected_ids"]
-        answers.append([row["chosen_ids"], *(rejected if isinstance(rejected[0], list) else [rejected])])
-    return [
-        (row["prompt_ids"] + answers[i][j], len(row["prompt_ids"]))
-        for j in range(len(answers[0]))
-        for i, row in enumerate(rows)
-    ]
-
-
-def _plain_logps(model, sequences) -> torch.Tensor:
-    """Hugging Face's own forward, one sequence at a time: summed log-probs of the answer tokens."""
-    totals = []
-    for ids, prompt in sequences:
-        logits = model(input_ids=torch.tensor([ids])).logits[0, :-1].float()
-        token_logps = logits.log_softmax(-1).gather(-1, torch.tensor(ids[1:]).unsqueeze(-1)).squeeze(-1)
-        totals.append(token_logps[prompt - 1 :].sum())
-    return torch.stack(totals)
-
-
-def _lora(model, seed: int = 0):
-    """LoRA r 4 on every linear layer, B drawn non-zero so every LoRA weight gets a gradient."""
-    peft_model = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, target_modules="all-linear"))
-    generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, parameter in peft_model.named_parameters():
-            if "lora_B" in name:
-                parameter.copy_(0.05 * torch.randn(parameter.shape, generator=generator))
-    return peft_model
-
-
-def _align_logps(peft_model, rows, layout: str) -> torch.Tensor:
-    base = peft_model.get_base_model()
-    add_completion_logps(base, chunk_tokens=5)
-    if layout == "packed":
-        use_segment_attention(base)
-        batch = PackedPreferenceCollator()(rows)
-        packed = {key: batch[key] for key in PACKED_KEYS}
-        return peft_model(
-            input_ids=batch["input_ids"], position_ids=batch["position_ids"], completion_logps=True, packed=packed
-        ).logps
-    batch = MultiNegativeCollator(pad_token_id=0)(rows)
-    return peft_model(
-        input_ids=batch["input_ids"],
-        attention_mask=batch["attention_mask"],
-        completion_mask=batch["completion_mask"],
-        completion_logps=True,
-    ).logps
 
 
 def _layouts(name: str) -> list[str]:
@@ -110,15 +44,15 @@ def test_completion_logps_and_lora_gradients_equal_plain_forward(name, k):
     """Per sequence, align's completion log-probs (each layout it would use, and padded) equal the family's own
     forward run on that sequence alone within 1e-5, and so does every LoRA gradient of a weighted sum of them.
     K = 3 rejected answers per row exercises the further-answer attention calls."""
-    rows = _rows(k)
-    sequences = _sequences(rows)
+    rows = tokenised_rows(k)
+    sequences = trl_sequences(rows)
     weights = torch.linspace(-1.0, 1.5, len(sequences))
-    reference = _lora(build_family(name, VOCAB))
-    expected = _plain_logps(reference, sequences)
+    reference = lora(build_family(name, VOCAB))
+    expected = plain_logps(reference, sequences)
     (expected * weights).sum().backward()
     for layout in _layouts(name):
-        policy = _lora(build_family(name, VOCAB))
-        got = _align_logps(policy, rows, layout)
+        policy = lora(build_family(name, VOCAB))
+        got = align_logps(policy, rows, layout)
         difference = (got - expected).abs().max().item()
         assert difference < 1e-5, f"{name} {layout}: log-probs off by {difference:.2e}"
         (got * weights).sum().backward()
@@ -145,7 +79,7 @@ def test_guard_stops_a_packed_forward_through_a_token_mixing_layer():
     policy = build_family("lfm2-hybrid", VOCAB)
     add_completion_logps(policy)
     use_segment_attention(policy)
-    batch = PackedPreferenceCollator()(_rows())
+    batch = PackedPreferenceCollator()(tokenised_rows())
     packed = {key: batch[key] for key in PACKED_KEYS}
     with pytest.raises(AlignError, match="1 of 2 attention layers ran through align's segment attention"):
         policy(input_ids=batch["input_ids"], position_ids=batch["position_ids"], completion_logps=True, packed=packed)
@@ -166,7 +100,7 @@ def test_guard_stops_a_layer_that_drops_the_segment_layout(monkeypatch):
         return layer_forward(self, *args, **kwargs)
 
     monkeypatch.setattr(modeling_llama.LlamaAttention, "forward", dropping_forward)
-    batch = PackedPreferenceCollator()(_rows())
+    batch = PackedPreferenceCollator()(tokenised_rows())
     packed = {key: batch[key] for key in PACKED_KEYS}
     with pytest.raises(AlignError, match="did not pass align's segment layout"):
         policy(input_ids=batch["input_ids"], position_ids=batch["position_ids"], completion_logps=True, packed=packed)
@@ -208,7 +142,7 @@ def test_one_dpo_step_equals_stock_trl(name, tiny_model_dir, tmp_path):
     tokenizer = load_tokenizer(str(tiny_model_dir))
     pairs = load_preference_rows(REPO / "data" / "concise" / "train.jsonl")[:4]
     dataset = Dataset.from_list([row.to_conversational() for row in pairs])
-    policy = _lora(build_family(name, len(tokenizer)))
+    policy = lora(build_family(name, len(tokenizer)))
     stock_model = copy.deepcopy(policy)
     settings = {"per_device_train_batch_size": 4, "max_length": 160, "gradient_checkpointing": False}
     stock = DPOTrainer(
