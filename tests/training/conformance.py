@@ -141,10 +141,10 @@ def trl_sequences(rows: list[dict]) -> list[tuple[list[int], int]]:
 
 def plain_logps(model, sequences) -> torch.Tensor:
     """Hugging Face's own forward, one sequence at a time: summed log-probs of the answer tokens."""
-    totals = []
+    totals, device = [], model.device
     for ids, prompt in sequences:
-        logits = model(input_ids=torch.tensor([ids])).logits[0, :-1].float()
-        token_logps = logits.log_softmax(-1).gather(-1, torch.tensor(ids[1:]).unsqueeze(-1)).squeeze(-1)
+        logits = model(input_ids=torch.tensor([ids], device=device)).logits[0, :-1].float()
+        token_logps = logits.log_softmax(-1).gather(-1, torch.tensor(ids[1:], device=device).unsqueeze(-1)).squeeze(-1)
         totals.append(token_logps[prompt - 1 :].sum())
     return torch.stack(totals)
 
@@ -161,19 +161,24 @@ def lora(model, seed: int = 0):
 
 
 def align_logps(peft_model, rows, layout: str) -> torch.Tensor:
+    """align's completion log-probs of `rows` in `layout` (trl's sequence order), on the model's device."""
     base = peft_model.get_base_model()
     add_completion_logps(base, chunk_tokens=5)
     if layout == "packed":
         use_segment_attention(base)
-        batch = PackedPreferenceCollator()(rows)
+        batch = _on(PackedPreferenceCollator()(rows), base.device)
         packed = {key: batch[key] for key in PACKED_KEYS}
         return peft_model(
             input_ids=batch["input_ids"], position_ids=batch["position_ids"], completion_logps=True, packed=packed
         ).logps
-    batch = MultiNegativeCollator(pad_token_id=0)(rows)
+    batch = _on(MultiNegativeCollator(pad_token_id=0)(rows), base.device)
     return peft_model(
         input_ids=batch["input_ids"],
         attention_mask=batch["attention_mask"],
         completion_mask=batch["completion_mask"],
         completion_logps=True,
     ).logps
+
+
+def _on(batch: dict, device) -> dict:
+    return {key: value.to(device) if isinstance(value, torch.Tensor) else value for key, value in batch.items()}
