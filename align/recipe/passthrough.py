@@ -10,11 +10,10 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import tempfile
-import types
-import typing
 from typing import Any
 
 from align.recipe.typed import Collector, suggest
+from align.recipe.value_types import check_value_types
 from align.recipe.yaml_source import KeyPath
 from align.runtime import multi_process_cpu
 
@@ -133,11 +132,11 @@ def make_lora_config(peft: dict):
 
 
 def check_training_keys(kind: str, training: dict, path: KeyPath, out: Collector) -> bool:
-    """Record unknown and reserved `training` keys, and plain-typed values of the wrong type, at their own lines;
-    True if all may be passed on."""
+    """Record unknown and reserved `training` keys, and values of the wrong type for their trl field, at their own
+    lines; True if all may be passed on."""
     if not check_keys(training, config_fields(kind), reserved_training_keys(kind), path, out):
         return False
-    if not check_plain_types(training, config_class(kind), path, out):
+    if not check_value_types(training, config_class(kind), path, out):
         return False
     return check_positive(training, POSITIVE_TRAINING_KEYS, path, out)
 
@@ -149,30 +148,6 @@ def check_positive(values: dict, keys: tuple[str, ...], path: KeyPath, out: Coll
         value = values.get(key)
         if isinstance(value, (int, float)) and not isinstance(value, bool) and not value > 0:
             out.add(path + (key,), f"{value} must be positive")
-            ok = False
-    return ok
-
-
-def check_plain_types(values: dict, cls, path: KeyPath, out: Collector) -> bool:
-    """trl/transformers configs do not coerce: a `learning_rate: fast` passes their checks and crashes inside the
-    optimizer. Check the fields annotated as plain float, int or bool (ints are fine for floats), or as one of those
-    or None: `bf16: sure` (`bool | None`) passed and turned bf16 on, `max_length: long` failed only in tokenisation."""
-    hints = typing.get_type_hints(cls)
-    ok = True
-    for key, value in values.items():
-        expected = hints.get(key)
-        if typing.get_origin(expected) in (typing.Union, types.UnionType) and type(None) in typing.get_args(expected):
-            if value is None:
-                continue
-            inner = [arg for arg in typing.get_args(expected) if arg is not type(None)]
-            expected = inner[0] if len(inner) == 1 else None
-        if expected not in (float, int, bool):
-            continue
-        valid = isinstance(value, bool) if expected is bool else (
-            isinstance(value, (int, float) if expected is float else int) and not isinstance(value, bool)
-        )  # fmt: skip
-        if not valid:
-            out.add(path + (key,), f"expected {expected.__name__}, got {type(value).__name__} {value!r}")
             ok = False
     return ok
 
@@ -210,7 +185,7 @@ def validate_peft(peft: dict, path: KeyPath, out: Collector) -> None:
         return
     # LoraConfig checks neither types nor ranges: `r: sixteen`, `r: 0` or `lora_dropout: 2` passed validation and
     # failed only when the adapter was built (or, for lora_dropout, in the first forward pass).
-    if not (check_plain_types(peft, LoraConfig, path, out) and check_positive(peft, POSITIVE_PEFT_KEYS, path, out)):
+    if not (check_value_types(peft, LoraConfig, path, out) and check_positive(peft, POSITIVE_PEFT_KEYS, path, out)):
         return
     dropout = peft.get("lora_dropout", 0.0)
     if not 0.0 <= dropout < 1.0:
@@ -265,7 +240,7 @@ def validate_quantization(quantization: dict, path: KeyPath, out: Collector) -> 
     if "load_in_4bit" not in quantization and "load_in_8bit" not in quantization:
         out.add(path, "quantizes nothing: add `load_in_4bit: true` (QLoRA) or `load_in_8bit: true`")
         return
-    ok = check_plain_types(quantization_kwargs(quantization), _QuantizationTypes, path, out)
+    ok = check_value_types(quantization_kwargs(quantization), _QuantizationTypes, path, out)
     for key, allowed in (("bnb_4bit_quant_type", QUANT_TYPES), ("bnb_4bit_compute_dtype", COMPUTE_DTYPES)):
         if key in quantization and quantization[key] not in allowed:
             out.add(path + (key,), f"{quantization[key]!r} is not allowed; use {' | '.join(map(repr, allowed))}")
