@@ -61,9 +61,8 @@ def main() -> None:
     parser.add_argument("--k", type=int, default=3, help="rejected answers per row (3 exercises every attention call)")
     args = parser.parse_args()
     dtype = getattr(torch, args.dtype)
-    print(
-        f"| family | layout | max log-prob diff (nats) | max LoRA gradient diff | why not packed |  ({args.device}, {args.dtype}, K={args.k})"
-    )
+    print(f"{args.device}, {args.dtype}, K={args.k} rejected answers per row")
+    print("| family | layout | max log-prob diff (nats) | max LoRA gradient diff | why not packed |")
     print("|---|---|---|---|---|")
     for name in FAMILIES:
         for layout, why, logp_gap, gradient_gap in _measure(name, args.k, args.device, dtype):
