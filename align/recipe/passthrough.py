@@ -12,23 +12,19 @@ import inspect
 import tempfile
 from typing import Any
 
+from align.recipe.trl_refusals import TRL_REFUSALS, refused_training_keys
 from align.recipe.typed import Collector, suggest
 from align.recipe.value_types import check_value_types
 from align.recipe.yaml_source import KeyPath
 from align.runtime import multi_process_cpu
 
-# Keys align sets itself, with where the user should put them instead.
+# Keys align sets itself, with where the user should put them instead (trl's keys align would ignore, and what to
+# write instead, are in `align.recipe.trl_refusals`).
 RESERVED_TRAINING_KEYS = {
     "output_dir": "set `output_dir` at the top level or pass --output-dir",
     "report_to": "set `report_to` at the top level of the recipe",
     "seed": "set `seed` at the top level of the recipe",
     "run_name": "the run name comes from the recipe's `name`",
-}
-# Only for preference stages, whose loss comes from align's registry rather than trl's.
-RESERVED_PREFERENCE_KEYS = {
-    "loss_type": "choose losses with the stage's `loss` key",
-    "loss_weights": "give each term a `weight` in the stage's `loss` list",
-    "beta": "set `beta` on the loss, e.g. `loss: {name: dpo, beta: 0.1}`",
 }
 RESERVED_PEFT_KEYS = {"task_type": "align trains causal LMs; task_type is always CAUSAL_LM"}
 # Numbers that must be positive, which trl/transformers and peft accept at 0 or below when the config is built: a
@@ -85,8 +81,13 @@ def config_fields(kind: str) -> set[str]:
     return {f.name for f in dataclasses.fields(config_class(kind)) if f.init}
 
 
+def _sets_itself(hints: dict[str, str]) -> dict[str, str]:
+    return {key: f"align sets this itself: {hint}" for key, hint in hints.items()}
+
+
 def reserved_training_keys(kind: str) -> dict[str, str]:
-    return RESERVED_TRAINING_KEYS if kind == "sft" else {**RESERVED_TRAINING_KEYS, **RESERVED_PREFERENCE_KEYS}
+    """Key → one-line message for each `training` key a stage of `kind` may not set."""
+    return {**_sets_itself(RESERVED_TRAINING_KEYS), **refused_training_keys(kind)}
 
 
 def lora_config_fields() -> set[str]:
@@ -96,11 +97,11 @@ def lora_config_fields() -> set[str]:
 
 
 def check_keys(values: dict, known: set[str], reserved: dict[str, str], path: KeyPath, out: Collector) -> bool:
-    """Record unknown and reserved keys; True if every key may be passed on."""
+    """Record unknown keys and reserved ones (`reserved`: key → message); True if every key may be passed on."""
     ok = True
     for key in values:
         if key in reserved:
-            out.add(path + (key,), f"align sets this itself: {reserved[key]}")
+            out.add(path + (key,), reserved[key])
             ok = False
         elif key not in known:
             out.add(path + (key,), f"unknown key{suggest(str(key), known - set(reserved))}")
@@ -181,7 +182,7 @@ def validate_peft(peft: dict, path: KeyPath, out: Collector) -> None:
     """Check the `peft` mapping by building the `LoraConfig` it describes."""
     from peft import LoraConfig
 
-    if not check_keys(peft, lora_config_fields(), RESERVED_PEFT_KEYS, path, out):
+    if not check_keys(peft, lora_config_fields(), _sets_itself(RESERVED_PEFT_KEYS), path, out):
         return
     # LoraConfig checks neither types nor ranges: `r: sixteen`, `r: 0` or `lora_dropout: 2` passed validation and
     # failed only when the adapter was built (or, for lora_dropout, in the first forward pass).
@@ -306,6 +307,9 @@ def explain_passthrough(key: str) -> str | None:
     if key.startswith("model.quantization."):
         return explain_quantization(key)
     section, _, name = key.removeprefix("stages.").partition(".")
+    if section == "training" and name in TRL_REFUSALS:
+        refusal = TRL_REFUSALS[name]
+        return f"{key}: trl's option, refused in align's {' and '.join(refusal.kinds)} stages: {refusal.instead}"
     if section == "training":
         from trl import DPOConfig as cls
     elif section == "peft":
