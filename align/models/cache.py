@@ -88,6 +88,8 @@ def prepare_cached(name: str, preparer: Preparer, root: Path, force: bool = Fals
             if reason is not None:
                 logger.warning("model cache: %s is incomplete (%s); rebuilding it", target, reason)
             _discard(target)
+        for leftover in root.glob(f".{name}.staging-*"):  # of a preparation killed while it held this lock
+            shutil.rmtree(leftover, ignore_errors=True)
         _build(name, preparer, target)
     return target
 
@@ -116,14 +118,14 @@ def _discard(path: Path) -> None:
     if path.is_symlink() or path.is_file():
         path.unlink()
     elif path.exists():
-        aside = Path(tempfile.mkdtemp(prefix=f".{path.name}-stale-", dir=path.parent))
+        aside = Path(tempfile.mkdtemp(prefix=f".{path.name}.staging-stale-", dir=path.parent))
         os.replace(path, aside / path.name)
         shutil.rmtree(aside, ignore_errors=True)
 
 
 def _build(name: str, preparer: Preparer, target: Path) -> None:
     """Prepare into a staging folder next to `target`, check it, write the marker last, rename it into place."""
-    staging = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=target.parent))
+    staging = Path(tempfile.mkdtemp(prefix=f".{name}.staging-", dir=target.parent))
     try:
         if _process_group_active():
             _prepare_in_fresh_process(name, preparer, staging)

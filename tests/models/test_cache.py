@@ -182,3 +182,15 @@ def test_a_preparer_that_writes_no_weights_publishes_nothing(tmp_path):
     with pytest.raises(RuntimeError, match=r"wrote no config or weights file \(wrote: tokenizer.json\)"):
         prepare_cached(NAME, tokenizer_only_preparer, root)
     assert not (root / NAME).exists() and _leftovers(root) == []
+
+
+def test_a_staging_folder_left_by_a_killed_preparation_is_removed(tmp_path, prep_log):
+    """A preparation killed mid-way leaves its staging folder; the next one (holding the lock, so no other is
+    running) removes it, and leaves the staging of a model whose name starts the same alone. If this fails, every
+    killed preparation leaves up to a model's size of garbage in the cache, or one preparation deletes another's."""
+    root = tmp_path / "models"
+    for leftover in (f".{NAME}.staging-abc123", f".{NAME}-39m.staging-def456"):
+        (root / leftover).mkdir(parents=True)
+        (root / leftover / "model.safetensors").write_bytes(b"half")
+    prepare_cached(NAME, fake_preparer, root)
+    assert _leftovers(root) == [f".{NAME}-39m.staging-def456"]
