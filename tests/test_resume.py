@@ -148,3 +148,16 @@ def test_train_resume_of_a_finished_run_exits_0_without_training(write, tmp_path
         == f"{outputs.root}: this run already finished; nothing to resume (--overwrite trains it again)"
     )
     assert {p.name: p.stat().st_mtime_ns for p in outputs.root.iterdir()} == before
+
+
+def test_resume_of_a_run_killed_in_its_first_stage_restarts_that_stage(tmp_path):
+    """Killed after its first summary.json (status running, no stage done) but before any checkpoint: --resume
+    continues it from the first stage's beginning, and the metrics rows it logged are dropped to be logged again.
+    If this fails, a requeued job killed early refuses, or double-logs its first steps."""
+    outputs = RunOutputs(tmp_path)
+    outputs.write_resolved_recipe({"name": "r"})
+    outputs.write_summary({"status": "running", "stages": []})
+    outputs.append_metrics({"stage": "warmup", "step": 1, "stage_step": 1})
+    point = plan_resume(outputs, {"name": "r"}, ["warmup", "concise"], resume=True)
+    assert (point.finished, point.next_stage, point.checkpoint, point.step_offset) == ([], "warmup", None, 0)
+    assert trim_metrics(outputs, point) == 1 and outputs.metrics_path.read_text() == ""
