@@ -80,7 +80,7 @@ def prepare_cached(name: str, preparer: Preparer, root: Path, force: bool = Fals
     if not force and incomplete_reason(target, name, preparer) is None:
         return target
     root.mkdir(parents=True, exist_ok=True)
-    with _exclusive(root / f".{name}.lock", name):
+    with _exclusive(root / f".{name}.lock", name) as locked:
         reason = incomplete_reason(target, name, preparer)
         if reason is None and not force:
             return target  # another process finished it while this one waited for the lock
@@ -88,19 +88,20 @@ def prepare_cached(name: str, preparer: Preparer, root: Path, force: bool = Fals
             if reason is not None:
                 logger.warning("model cache: %s is incomplete (%s); rebuilding it", target, reason)
             _discard(target)
-        for leftover in root.glob(f".{name}.staging-*"):  # of a preparation killed while it held this lock
+        for leftover in root.glob(f".{name}.staging-*") if locked else ():  # a killed preparation's (it held the lock)
             shutil.rmtree(leftover, ignore_errors=True)
         _build(name, preparer, target)
     return target
 
 
 @contextlib.contextmanager
-def _exclusive(lock_path: Path, name: str) -> Iterator[None]:
-    """Hold an exclusive flock on `lock_path` (created if needed); closing the file releases it, also when the
-    process dies. A file system without locks gets a warning and no lock: the rename below still publishes only a
-    complete folder."""
+def _exclusive(lock_path: Path, name: str) -> Iterator[bool]:
+    """Hold an exclusive flock on `lock_path` (created if needed) and yield True; closing the file releases it, also
+    when the process dies. A file system without locks gets a warning and False: the rename in `_build` still
+    publishes only a complete folder."""
     fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
+        locked = True
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -108,7 +109,8 @@ def _exclusive(lock_path: Path, name: str) -> Iterator[None]:
             fcntl.flock(fd, fcntl.LOCK_EX)
         except OSError as exc:
             logger.warning("model cache: cannot lock %s (%s); preparing %s without a lock", lock_path, exc, name)
-        yield
+            locked = False
+        yield locked
     finally:
         os.close(fd)
 

@@ -194,3 +194,25 @@ def test_a_staging_folder_left_by_a_killed_preparation_is_removed(tmp_path, prep
         (root / leftover / "model.safetensors").write_bytes(b"half")
     prepare_cached(NAME, fake_preparer, root)
     assert _leftovers(root) == [f".{NAME}-39m.staging-def456"]
+
+
+def test_without_file_locks_it_warns_and_still_publishes_a_complete_folder(tmp_path, prep_log, caplog, monkeypatch):
+    """A file system that refuses flock (ENOLCK): one warning, the model is still prepared and published whole, and
+    staging folders are left alone (without the lock one may be another process's, still being written). If this
+    fails, a cache on such a file system cannot be used, or one process deletes another's preparation."""
+    import errno
+
+    def no_locks(fd, operation):
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(cache.fcntl, "flock", no_locks)
+    root = tmp_path / "models"
+    (root / f".{NAME}.staging-other").mkdir(parents=True)
+    with caplog.at_level(logging.WARNING):
+        folder = prepare_cached(NAME, fake_preparer, root)
+    assert incomplete_reason(folder, NAME, fake_preparer) is None
+    assert [r.getMessage() for r in caplog.records] == [
+        f"model cache: cannot lock {root / f'.{NAME}.lock'} ([Errno 37] No locks available); preparing {NAME} "
+        "without a lock"
+    ]
+    assert _leftovers(root) == [f".{NAME}.staging-other"]
