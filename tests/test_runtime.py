@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from align.runtime import keep_freed_memory
-from align.training.logprobs import CPU_CHUNK_BYTES, default_chunk_tokens
+from align.training.head import CPU_CHUNK_BYTES, default_chunk_tokens
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc only")
