@@ -146,9 +146,50 @@ def test_generation_unchanged_under_segment_attention(tiny_model_dir):
     assert torch.allclose(before[mask.bool()], after[mask.bool()], atol=1e-6)
 
 
+def _row(i: int, tokens: int) -> list:
+    """Row i as packed by `pack_rows`: chosen [100+i]·(tokens−2), rejected [200+i, 200+i]; they share no first
+    token, so the row packs to exactly `tokens` tokens, every one of which names its row (token % 100 = i)."""
+    chosen, rejected = [100 + i] * (tokens - 2), [200 + i] * 2
+    return [(chosen, [0] + [1] * (len(chosen) - 1)), (rejected, [0, 1])]
+
+
+@pytest.mark.parametrize(
+    ("max_tokens", "groups"),
+    [
+        (2, [[0], [1], [2], [3], [4]]),  # every row is over the budget: each goes alone
+        (9, [[0], [1, 2], [3], [4]]),  # 4+6 = 10 > 9; 6+3 = 9 fits exactly; 9 alone; 9+5 > 9
+        (10, [[0, 1], [2], [3], [4]]),  # 4+6 = 10 fits exactly; 10+3 > 10; 3+9 > 10
+        (13, [[0, 1, 2], [3], [4]]),  # 4+6+3 = 13; +9 > 13; 9+5 = 14 > 13
+        (14, [[0, 1, 2], [3, 4]]),  # 13 + 9 > 14; 9+5 = 14 fits exactly
+        (26, [[0, 1, 2, 3], [4]]),  # 22 + 5 = 27 > 26
+    ],
+)
+def test_split_packed_groups_by_hand(max_tokens, groups):
+    """Rows of 4, 6, 3, 9 and 5 packed tokens, split greedily into consecutive rows of at most `max_tokens` (the
+    groups worked by hand beside each case, boundaries included). If this fails, micro-batches overflow the token
+    budget, split earlier than needed, reorder rows, or drop an over-long row."""
+    lengths = [4, 6, 3, 9, 5]
+    batch = pack_rows([_row(i, n) for i, n in enumerate(lengths)])
+    assert batch["segment_lengths"].tolist() == lengths
+    parts = split_packed(batch, max_tokens)
+    assert [p["segment_lengths"].tolist() for p in parts] == [[lengths[i] for i in group] for group in groups]
+    assert [sorted({t % 100 for t in p["input_ids"][0].tolist()}) for p in parts] == groups
+    first = parts[0]["input_ids"][0].tolist()
+    assert first[: lengths[0]] == [100, 100, 200, 200]  # row 0: chosen's own 2 tokens, then rejected's 2
+
+
+def test_split_packed_within_budget_is_the_batch_itself():
+    """4+6+3+9+5 = 27 tokens fit a budget of 27: one part, the batch unchanged (not a copy that might differ)."""
+    batch = pack_rows([_row(i, n) for i, n in enumerate([4, 6, 3, 9, 5])])
+    parts = split_packed(batch, 27)
+    assert len(parts) == 1 and parts[0] is batch
+
+
 def test_split_parts_score_like_the_whole(tiny_model_dir):
-    """A packed batch split at 20 tokens (rows of 11–29 tokens: one or two rows per part, one row over the limit)
-    gives parts whose log-probs, in order, are the whole batch's, and whose reference log-probs travel along.
+    """`_examples` (K = 3) packs to rows of 32, 52, 22 and 7 tokens (by hand: shared prompt + 2-token opening, then
+    each answer's own tokens, e.g. row 0: 5+2 shared, chosen 7 own, rejected 5, 6 and 7 own → 32; row 3: 4+2 shared,
+    chosen 1 own, rejected 0 own → 7). Split at 40 tokens: [32], [52] (over the limit, alone) and [22, 7]. The
+    parts' log-probs, in order, are the whole batch's, and their reference log-probs travel along.
     If this fails, micro-batches train on shuffled or missing sequences."""
     model = load_model(str(tiny_model_dir), dtype="float32")
     add_completion_logps(model)
@@ -157,25 +198,12 @@ def test_split_parts_score_like_the_whole(tiny_model_dir):
     for i, example in enumerate(examples):
         example["ref_chosen_logps"], example["ref_rejected_logps"] = -float(i), [-10.0 * i - j for j in range(3)]
     batch = PackedPreferenceCollator()(examples)
-    parts = split_packed(batch, 20)
-    assert 1 < len(parts) < len(examples) + 1
-    assert [int(p["segment_lengths"].sum()) for p in parts] == [
-        sum(batch["segment_lengths"][i] for i in group) for group in _groups(batch["segment_lengths"].tolist(), 20)
-    ]
+    assert batch["segment_lengths"].tolist() == [32, 52, 22, 7]
+    parts = split_packed(batch, 40)
+    assert [p["segment_lengths"].tolist() for p in parts] == [[32], [52], [22, 7]]
     with torch.no_grad():
         whole = _logps(model, batch, True).logps.view(4, len(examples))  # (1 + K, rows)
         pieces = [_logps(model, p, True).logps.view(4, -1) for p in parts]
     assert torch.allclose(torch.cat(pieces, dim=1), whole, atol=1e-6)
     assert torch.equal(torch.cat([p["ref_rejected_logps"] for p in parts]), batch["ref_rejected_logps"])
     assert row_fingerprints(batch) == [f for p in parts for f in row_fingerprints(p)]
-
-
-def _groups(lengths, limit):
-    groups, current, tokens = [], [], 0
-    for i, n in enumerate(lengths):
-        if current and tokens + n > limit:
-            groups.append(current)
-            current, tokens = [], 0
-        current.append(i)
-        tokens += n
-    return groups + [current]
