@@ -5,9 +5,9 @@ import math
 import pytest
 import torch
 
-import align.losses.length  # noqa: F401  (registers rdpo, lndpo, lddpo until align.losses imports it)
-from align.losses import get_loss, loss_info
+from align.losses import get_loss, length
 from align.losses.length import NEEDS_SHARED_PREFIX, SHARED_PREFIX_KEYS
+from tests.losses.documented import assert_documented
 
 
 def _t(*values):
@@ -136,12 +136,19 @@ def test_lddpo_without_shared_prefix_logps_is_a_clear_error():
         get_loss("lddpo")(**_lddpo_batch() | {"ref_rejected_shared_logps": None})
 
 
-def test_defaults_are_the_documented_ones():
-    """Shared-prefix keys are batch inputs, not hyper-parameters: if this fails they leaked into the recipe catalogue,
-    or a default changed without its docstring."""
-    assert loss_info("rdpo").defaults == {"beta": 0.1, "alpha": 0.01}
-    assert loss_info("lndpo").defaults == {"beta": 2.0}
-    assert loss_info("lddpo").defaults == {"beta": 0.1, "alpha": 0.5}
+@pytest.mark.parametrize(
+    ("name", "fn", "expected"),
+    [
+        ("rdpo", length.rdpo_loss, {"beta": 0.1, "alpha": 0.01}),
+        ("lndpo", length.lndpo_loss, {"beta": 2.0}),
+        ("lddpo", length.lddpo_loss, {"beta": 0.1, "alpha": 0.5}),
+    ],
+)
+def test_defaults_are_the_documented_ones(name, fn, expected):
+    """Each docstring's "β (default …)" / "α … (default …)" is parsed and must equal the function's defaults and the
+    registry's. If this fails, a default changed without its docstring (or the reverse), or the shared-prefix keys
+    (batch inputs, not hyper-parameters) leaked into the recipe catalogue."""
+    assert_documented(name, fn, expected)
     assert NEEDS_SHARED_PREFIX == {"lddpo"}
 
 

@@ -8,8 +8,8 @@ import math
 import pytest
 import torch
 
-import align.losses.margin  # noqa: F401  (registers ipo, hinge, robust until align.losses imports it)
-from align.losses import get_loss, loss_info
+from align.losses import get_loss, loss_info, margin
+from tests.losses.documented import assert_documented
 
 
 def _t(*values):
@@ -77,12 +77,20 @@ def test_robust_without_smoothing_is_dpo():
     assert robust.tolist() == pytest.approx(dpo.tolist(), abs=1e-12)
 
 
-def test_defaults_are_the_documented_ones():
-    """If this fails, a default changed without its docstring (and the recipe catalogue) being updated."""
-    assert loss_info("ipo").defaults == {"beta": 0.1}
-    assert loss_info("hinge").defaults == {"beta": 0.1}
-    assert loss_info("robust").defaults == {"beta": 0.1, "label_smoothing": 0.1}
-    assert all(loss_info(name).needs_reference for name in ("ipo", "hinge", "robust"))
+@pytest.mark.parametrize(
+    ("name", "fn", "expected"),
+    [
+        ("ipo", margin.ipo_loss, {"beta": 0.1}),
+        ("hinge", margin.hinge_loss, {"beta": 0.1}),
+        ("robust", margin.robust_loss, {"beta": 0.1, "label_smoothing": 0.1}),
+    ],
+)
+def test_defaults_are_the_documented_ones(name, fn, expected):
+    """Each docstring's "β (default …)" / "label_smoothing ε (default …)" is parsed and must equal the function's
+    defaults and the registry's. If this fails, a default changed without its docstring (and the recipe catalogue)
+    being updated, or the loss no longer asks for a reference pass."""
+    assert_documented(name, fn, expected)
+    assert loss_info(name).needs_reference
 
 
 @pytest.mark.parametrize("name", ["ipo", "hinge", "robust"])

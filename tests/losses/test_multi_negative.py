@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-import align.losses.multi_negative  # noqa: F401  (registers nca, infonca until align.losses imports it)
-from align.losses import get_loss, loss_info
+from align.losses import get_loss, loss_info, multi_negative
+from tests.losses.documented import assert_documented
 
 
 def _t(*values):
@@ -102,10 +102,15 @@ def test_infonca_with_one_negative_is_dpo():
         assert out.rejected_rewards.flatten().tolist() == pytest.approx(dpo.rejected_rewards.tolist(), abs=1e-15)
 
 
-def test_defaults_are_the_documented_ones():
-    """If this fails, a default changed without its docstring (and the recipe catalogue) being updated."""
-    assert loss_info("nca").defaults == {"beta": 0.01}
-    assert loss_info("infonca").defaults == {"beta": 0.1}
+@pytest.mark.parametrize(
+    ("name", "fn", "expected"),
+    [("nca", multi_negative.nca_loss, {"beta": 0.01}), ("infonca", multi_negative.infonca_loss, {"beta": 0.1})],
+)
+def test_defaults_are_the_documented_ones(name, fn, expected):
+    """Each docstring's "β (default …)" is parsed and must equal the function's default and the registry's. If this
+    fails, a default changed without its docstring (and the recipe catalogue) being updated, or the reverse."""
+    assert_documented(name, fn, expected)
+    assert loss_info(name).multi_negative
 
 
 @pytest.mark.parametrize("name", ["nca", "infonca"])

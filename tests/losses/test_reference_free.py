@@ -5,8 +5,8 @@ import math
 import pytest
 import torch
 
-import align.losses.reference_free  # noqa: F401  (registers simpo, cpo, orpo until align.losses imports it)
-from align.losses import get_loss, loss_info
+from align.losses import get_loss, loss_info, reference_free
+from tests.losses.documented import assert_documented
 
 
 def _t(*values):
@@ -98,9 +98,17 @@ def test_orpo_stays_finite_when_the_chosen_answer_is_certain(dtype):
     assert torch.isfinite(policy_chosen.grad).all() and torch.isfinite(policy_rejected.grad).all()
 
 
-def test_defaults_and_reference_freedom():
-    """If this fails, a default changed without its docstring, or the trainer would run a needless reference pass."""
-    assert loss_info("simpo").defaults == {"beta": 2.0, "gamma": 1.0}
-    assert loss_info("cpo").defaults == {"beta": 0.1}
-    assert loss_info("orpo").defaults == {"odds_ratio_weight": 0.1}
-    assert not any(loss_info(name).needs_reference for name in ("simpo", "cpo", "orpo"))
+@pytest.mark.parametrize(
+    ("name", "fn", "expected"),
+    [
+        ("simpo", reference_free.simpo_loss, {"beta": 2.0, "gamma": 1.0}),
+        ("cpo", reference_free.cpo_loss, {"beta": 0.1}),
+        ("orpo", reference_free.orpo_loss, {"odds_ratio_weight": 0.1}),
+    ],
+)
+def test_defaults_and_reference_freedom(name, fn, expected):
+    """Each docstring's "β (default …)" / "γ (default …)" / "odds_ratio_weight λ (default …)" is parsed and must
+    equal the function's defaults and the registry's. If this fails, a default changed without its docstring, or
+    the trainer would run a needless reference pass."""
+    assert_documented(name, fn, expected)
+    assert not loss_info(name).needs_reference

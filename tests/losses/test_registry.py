@@ -5,6 +5,7 @@ import torch
 
 from align.losses import LossOutput, LossTerm, combine_losses, get_loss, loss_info, loss_names, register_loss
 from align.losses.length import NEEDS_SHARED_PREFIX
+from tests.losses.documented import documented_defaults, signature_defaults
 
 
 def _batch(requires_grad=False):
@@ -110,3 +111,32 @@ def test_pairwise_losses_see_k_negatives_as_k_pairs():
     assert combined.losses.tolist() == pytest.approx([0.180924520], abs=1e-9)
     assert combined.chosen_rewards.tolist() == pytest.approx([2.0])
     assert combined.rejected_rewards[0].tolist() == pytest.approx([-1.0, 1.0])
+
+
+def test_documented_defaults_reads_symbols_ranges_and_names():
+    """The docstring reader on text worked by hand: β and α by symbol (α with its range), ε after its keyword name;
+    prose mentioning a symbol without "(default" is not a default. If this fails, the per-family
+    `test_defaults_are_the_documented_ones` tests compare against a misread docstring."""
+
+    def loss(*, beta: float = 0.3, alpha: float = 0.25, label_smoothing: float = 0.05, **_):
+        """Made up: −log σ(β·h + α·d).
+
+        The logit gains α·d and β scales h. β (default 0.3): the temperature. α in [0, 1] (default 0.25, small):
+        the length weight. label_smoothing ε (default 0.05).
+        """
+
+    def twice(*, beta: float = 0.1, **_):
+        """β (default 0.1). Later: β (default 0.2)."""
+
+    assert documented_defaults(loss) == {"beta": 0.3, "alpha": 0.25, "label_smoothing": 0.05}
+    assert signature_defaults(loss) == {"beta": 0.3, "alpha": 0.25, "label_smoothing": 0.05}
+    with pytest.raises(AssertionError, match="documented twice"):
+        documented_defaults(twice)
+
+
+@pytest.mark.parametrize("name", loss_names())
+def test_every_loss_documents_its_defaults(name):
+    """dpo, sft and every family: the defaults the docstring states are the ones the function and the registry
+    have (sft: none stated, none had). If this fails, `--explain loss` and the docstring disagree."""
+    fn = get_loss(name)
+    assert documented_defaults(fn) == signature_defaults(fn) == loss_info(name).defaults
