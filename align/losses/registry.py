@@ -91,6 +91,14 @@ def register_loss(name: str, *, needs_reference: bool, multi_negative: bool = Fa
     return wrap
 
 
+def unregister_loss(name: str) -> LossInfo:
+    """Remove `name` from the registry and return its entry (`KeyError` if there is none): a test that registers a
+    loss of its own undoes it, so the registry every other test sees does not depend on test order."""
+    info = loss_info(name)
+    del _LOSSES[name]
+    return info
+
+
 def loss_names() -> list[str]:
     """Every registered loss name, sorted."""
     return sorted(_LOSSES)

@@ -5,6 +5,8 @@ import torch
 
 from align.losses import LossOutput, LossTerm, combine_losses, get_loss, loss_info, loss_names, register_loss
 from align.losses.length import NEEDS_SHARED_PREFIX
+from align.losses.registry import unregister_loss
+from tests.loss_fixtures import register_test_loss_fixture  # noqa: F401  (the `register_test_loss` fixture)
 from tests.losses.documented import documented_defaults, signature_defaults
 
 
@@ -54,10 +56,10 @@ def test_every_loss_is_finite_detached_and_differentiable(name):
     assert torch.isfinite(batch["policy_chosen_logps"].grad).all()
 
 
-def test_user_registered_loss_is_callable_by_name():
+def test_user_registered_loss_is_callable_by_name(register_test_loss):
     """Users add a loss with one decorator; if this fails, the public registration API broke."""
 
-    @register_loss("test_margin_only", needs_reference=False)
+    @register_test_loss("test_margin_only", needs_reference=False)
     def margin(*, policy_chosen_logps, policy_rejected_logps, gamma: float = 1.0, **_):
         """Test loss: relu(γ − (π_c − π_r))."""
         diff = policy_chosen_logps - policy_rejected_logps
@@ -70,6 +72,26 @@ def test_user_registered_loss_is_callable_by_name():
     assert (out.losses > 0).all()
     with pytest.raises(ValueError, match="already registered"):
         register_loss("test_margin_only", needs_reference=False)(margin)
+
+
+def test_unregister_loss_removes_exactly_that_loss():
+    """Registering then unregistering leaves the same names as before, and the name can be registered again; an
+    unknown name is a KeyError. If this fails, tests registering their own losses leak them into later tests."""
+    before = loss_names()
+
+    def once(*, policy_chosen_logps, **_):
+        """Test loss."""
+
+    register_loss("test_unregister_me", needs_reference=False)(once)
+    assert loss_names() == sorted([*before, "test_unregister_me"])
+    assert unregister_loss("test_unregister_me").fn is once
+    assert loss_names() == before
+    register_loss("test_unregister_me", needs_reference=True)(once)
+    assert loss_info("test_unregister_me").needs_reference
+    unregister_loss("test_unregister_me")
+    with pytest.raises(KeyError, match="test_unregister_me"):
+        unregister_loss("test_unregister_me")
+    assert loss_names() == before
 
 
 def test_unknown_loss_lists_the_known_ones():

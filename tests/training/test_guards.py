@@ -7,6 +7,7 @@ from transformers import TrainerControl, TrainerState
 
 from align.errors import AlignError
 from align.training.guards import NonFiniteLossGuard
+from tests.loss_fixtures import register_test_loss_fixture  # noqa: F401  (the `register_test_loss` fixture)
 
 
 @pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
@@ -27,26 +28,24 @@ def test_finite_and_eval_logs_pass():
 
 
 @pytest.mark.slow
-def test_a_real_run_stops_at_the_first_nan_step(tiny_model_dir, tmp_path):
+def test_a_real_run_stops_at_the_first_nan_step(tiny_model_dir, tmp_path, register_test_loss):
     """A loss that turns NaN stops training at once with the stage and step; the step's row is still logged; the
     checkpoint of the last good step stays (and is what --resume would use), no checkpoint of the NaN step is made."""
     import json
     from pathlib import Path
 
     from align.curriculum import run_recipe
-    from align.losses import LossOutput, loss_names, register_loss
+    from align.losses import LossOutput
     from align.recipe import load_recipe
     from align.resume import latest_checkpoint
 
-    if "test_nan_after_one" not in loss_names():
-
-        @register_loss("test_nan_after_one", needs_reference=False)
-        def nan_loss(*, policy_chosen_logps, policy_rejected_logps, **_):
-            """Test loss: 0·π_c (finite) on the first call, NaN after."""
-            nan_loss.calls = getattr(nan_loss, "calls", 0) + 1
-            scale = 0.0 if nan_loss.calls == 1 else float("nan")
-            zeros = policy_chosen_logps.detach() * 0
-            return LossOutput(policy_chosen_logps * scale, zeros, zeros)
+    @register_test_loss("test_nan_after_one", needs_reference=False)
+    def nan_loss(*, policy_chosen_logps, policy_rejected_logps, **_):
+        """Test loss: 0·π_c (finite) on the first call, NaN after."""
+        nan_loss.calls = getattr(nan_loss, "calls", 0) + 1
+        scale = 0.0 if nan_loss.calls == 1 else float("nan")
+        zeros = policy_chosen_logps.detach() * 0
+        return LossOutput(policy_chosen_logps * scale, zeros, zeros)
 
     repo = Path(__file__).resolve().parents[2]
     overrides = [f"model.name={tiny_model_dir}", "stages.concise.loss={name: test_nan_after_one}",
