@@ -15,7 +15,7 @@ from align.losses import (  # noqa: F401  (register the built-in losses)
     reference_free,
     supervised,
 )
-from align.losses.combine import CombinedLoss, LossTerm, combine_losses, needs_reference
+from align.losses.combine import CombinedLoss, LossTerm, combine_losses, needs_reference, reward_term
 from align.losses.registry import LossInfo, LossOutput, get_loss, loss_info, loss_names, register_loss
 
 __all__ = [
@@ -29,4 +29,5 @@ __all__ = [
     "loss_names",
     "needs_reference",
     "register_loss",
+    "reward_term",
 ]

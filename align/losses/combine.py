@@ -11,11 +11,13 @@ from align.losses.registry import LossOutput, loss_info
 
 @dataclass(frozen=True)
 class LossTerm:
-    """One term of a combined loss: a registered name, its weight, and hyper-parameter overrides."""
+    """One term of a combined loss: a registered name, its weight, hyper-parameter overrides, and `rewards`: this
+    term's rewards are the ones reported (needed only when several terms provide rewards)."""
 
     name: str
     weight: float = 1.0
     params: dict = field(default_factory=dict)
+    rewards: bool = False
 
     def __post_init__(self):
         info = loss_info(self.name)
@@ -27,12 +29,32 @@ class LossTerm:
 
 @dataclass
 class CombinedLoss:
-    """losses (B,), the weighted sum; rewards from the first term; each term's mean loss, detached, by name."""
+    """losses (B,), the weighted sum; rewards from the reward term (`reward_term`); each term's mean loss, detached,
+    by name."""
 
     losses: torch.Tensor
     chosen_rewards: torch.Tensor
     rejected_rewards: torch.Tensor
     components: dict[str, torch.Tensor]
+
+
+def reward_term(terms: list[LossTerm]) -> int:
+    """Index of the term whose rewards a combined loss reports: the one marked `rewards`, else the only term whose
+    loss provides preference rewards (an `sft` term does not), else the first term when none does.
+
+    `ValueError` (one line) when several terms are marked, or several provide rewards and none is marked: which
+    term's rewards the metrics and gates measure is never left to list order.
+    """
+    marked = [i for i, t in enumerate(terms) if t.rewards]
+    if len(marked) > 1:
+        raise ValueError(f"only one loss term can set `rewards: true`; {len(marked)} do")
+    if marked:
+        return marked[0]
+    providing = [i for i, t in enumerate(terms) if loss_info(t.name).provides_rewards]
+    if len(providing) > 1:
+        names = ", ".join(terms[i].name for i in providing)
+        raise ValueError(f"terms {names} all give preference rewards: set `rewards: true` on the one to report")
+    return providing[0] if providing else 0
 
 
 def needs_reference(terms: list[LossTerm]) -> bool:
@@ -75,10 +97,11 @@ def combine_losses(terms: list[LossTerm], **batch: torch.Tensor | None) -> Combi
     if not terms:
         raise ValueError("at least one loss term is needed")
     total = None
-    first: LossOutput | None = None
+    reported = reward_term(terms)
+    rewards: LossOutput | None = None
     components = {}
     several_negatives = batch["policy_rejected_logps"].dim() == 2
-    for term in terms:
+    for index, term in enumerate(terms):
         info = loss_info(term.name)
         if several_negatives and not info.multi_negative:
             out = as_pairs(info.fn, batch, term.params)
@@ -86,5 +109,5 @@ def combine_losses(terms: list[LossTerm], **batch: torch.Tensor | None) -> Combi
             out = info.fn(**batch, **term.params)
         total = term.weight * out.losses if total is None else total + term.weight * out.losses
         components[term.name] = out.losses.detach().mean()
-        first = first or out
-    return CombinedLoss(total, first.chosen_rewards, first.rejected_rewards, components)
+        rewards = out if index == reported else rewards
+    return CombinedLoss(total, rewards.chosen_rewards, rewards.rejected_rewards, components)

@@ -39,13 +39,16 @@ LossFn = Callable[..., LossOutput]
 
 @dataclass(frozen=True)
 class LossInfo:
-    """A registered loss: its function, whether it reads reference log-probs, and its hyper-parameter defaults."""
+    """A registered loss: its function, whether it reads reference log-probs, its hyper-parameter defaults, whether
+    it takes K negatives whole, and whether its rewards are implicit preference rewards (what `rewards/*` and the
+    `min_pair_accuracy` gate report; an SFT term's mean log-probs are not)."""
 
     name: str
     fn: LossFn
     needs_reference: bool
     defaults: dict
     multi_negative: bool = False
+    provides_rewards: bool = True
 
     @property
     def summary(self) -> str:
@@ -74,18 +77,21 @@ def _hyper_parameters(fn: LossFn) -> dict:
     }
 
 
-def register_loss(name: str, *, needs_reference: bool, multi_negative: bool = False) -> Callable[[LossFn], LossFn]:
+def register_loss(
+    name: str, *, needs_reference: bool, multi_negative: bool = False, provides_rewards: bool = True
+) -> Callable[[LossFn], LossFn]:
     """Register a loss under `name`.
 
     `needs_reference=False` lets the trainer skip the reference forward pass. `multi_negative=True` says the function
     itself takes rejected tensors of shape (B, K); other losses see K negatives as K pairs sharing the chosen answer
-    (see `align.losses.combine`).
+    (see `align.losses.combine`). `provides_rewards=False` for a term whose rewards are not preference rewards (the
+    SFT term): a combined loss never reports them when another term has real ones.
     """
 
     def wrap(fn: LossFn) -> LossFn:
         if name in _LOSSES:
             raise ValueError(f"loss {name!r} is already registered")
-        _LOSSES[name] = LossInfo(name, fn, needs_reference, _hyper_parameters(fn), multi_negative)
+        _LOSSES[name] = LossInfo(name, fn, needs_reference, _hyper_parameters(fn), multi_negative, provides_rewards)
         return fn
 
     return wrap

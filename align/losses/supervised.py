@@ -7,7 +7,7 @@ import torch
 from align.losses.registry import LossOutput, as_lengths, register_loss
 
 
-@register_loss("sft", needs_reference=False)
+@register_loss("sft", needs_reference=False, provides_rewards=False)
 def sft_loss(
     *,
     policy_chosen_logps: torch.Tensor,

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from align.errors import AlignError
-from align.losses import loss_info, loss_names
+from align.losses import LossTerm, loss_info, loss_names, reward_term
 from align.losses.length import NEEDS_SHARED_PREFIX
 from align.recipe.inheritance import interpolate_env, load_with_bases
 from align.recipe.passthrough import (
@@ -78,7 +78,7 @@ def _convert_loss(tp: Any, value: Any, path: KeyPath, out: Collector) -> Any:
         defaults = loss_info(name).defaults
         params = {}
         for key, param in item.items():
-            if key in ("name", "weight"):
+            if key in ("name", "weight", "rewards"):
                 continue
             if key not in defaults:
                 out.add(item_path + (key,), f"loss {name!r} has no parameter {key!r}{suggest(str(key), defaults)}")
@@ -92,7 +92,13 @@ def _convert_loss(tp: Any, value: Any, path: KeyPath, out: Collector) -> Any:
             elif converted is not _MISSING:
                 params[key] = converted
         weight = convert(float, item.get("weight", 1.0), item_path + ("weight",), out)
-        terms.append(LossConfig(name=name, weight=1.0 if weight is _MISSING else weight, params=params))
+        rewards = convert(bool, item.get("rewards", False), item_path + ("rewards",), out)
+        weight = 1.0 if weight is _MISSING else weight
+        terms.append(LossConfig(name=name, weight=weight, params=params, rewards=rewards is True))
+    try:
+        reward_term([LossTerm(t.name, t.weight, rewards=t.rewards) for t in terms])
+    except ValueError as exc:
+        out.add(path, str(exc))
     return terms
 
 

@@ -134,6 +134,11 @@ class LossConfig:
     name: str = doc("A registered loss name (`align validate --explain loss` lists them).")
     weight: float = doc("Weight of this term in the sum, when `loss` is a list.", default=1.0)
     params: dict = doc("The loss's hyper-parameters, written beside `name` (e.g. `beta`).", default_factory=dict)
+    rewards: bool = doc(
+        "Report this term's implicit rewards (`rewards/*` metrics, the `min_pair_accuracy` gate). Needed only when "
+        "several terms give preference rewards (an `sft` term gives none): which one is measured is never list order.",
+        default=False,
+    )
 
 
 @dataclass

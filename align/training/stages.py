@@ -41,7 +41,7 @@ def rows_to_dataset(rows: list, tokenizer) -> Dataset:
 def _preference_trainer(stage: StageConfig, **kwargs):
     from align.training.trainer import ContrastiveTrainer
 
-    terms = [LossTerm(t.name, t.weight, dict(t.params)) for t in stage.loss]
+    terms = [LossTerm(t.name, t.weight, dict(t.params), t.rewards) for t in stage.loss]
     return ContrastiveTrainer(
         loss_terms=terms, batch_layout=stage.batch_layout, micro_batch_tokens=stage.micro_batch_tokens, **kwargs
     )

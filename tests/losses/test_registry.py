@@ -162,3 +162,39 @@ def test_every_loss_documents_its_defaults(name):
     have (sft: none stated, none had). If this fails, `--explain loss` and the docstring disagree."""
     fn = get_loss(name)
     assert documented_defaults(fn) == signature_defaults(fn) == loss_info(name).defaults
+
+
+def _pair_batch():
+    return dict(
+        policy_chosen_logps=torch.tensor([-2.0, -4.0]),
+        policy_rejected_logps=torch.tensor([-3.0, -1.0]),
+        ref_chosen_logps=torch.tensor([-2.5, -4.0]),
+        ref_rejected_logps=torch.tensor([-2.5, -2.0]),
+        chosen_lengths=torch.tensor([2, 4]),
+        rejected_lengths=torch.tensor([3, 1]),
+    )
+
+
+def test_rewards_come_from_the_preference_term_whatever_the_list_order():
+    """`[sft, dpo]` reports DPO's implicit rewards β·(π − ref), not the SFT term's mean log-probs: by hand, chosen
+    0.1·(−2 + 2.5) = 0.05 and 0.1·0 = 0; rejected 0.1·(−3 + 2.5) = −0.05 and 0.1·(−1 + 2) = 0.1. If this fails,
+    `rewards/accuracies` and the min_pair_accuracy gate measure the SFT term when it is listed first."""
+    combined = combine_losses([LossTerm("sft", 0.5), LossTerm("dpo", 1.0, {"beta": 0.1})], **_pair_batch())
+    assert combined.chosen_rewards.tolist() == pytest.approx([0.05, 0.0])
+    assert combined.rejected_rewards.tolist() == pytest.approx([-0.05, 0.1])
+
+
+def test_several_reward_terms_need_one_marked():
+    """Two terms that both give preference rewards: which is reported must be said (`rewards: true`), else a
+    one-line error; marked, the marked term's rewards (IPO's are β·log-ratio too: β 0.2 → chosen 0.2·0.5 = 0.1)."""
+    from align.losses import reward_term
+
+    with pytest.raises(ValueError, match="terms dpo, ipo all give preference rewards"):
+        reward_term([LossTerm("dpo"), LossTerm("ipo")])
+    with pytest.raises(ValueError, match="only one loss term"):
+        reward_term([LossTerm("dpo", rewards=True), LossTerm("ipo", rewards=True)])
+    terms = [LossTerm("dpo", 1.0, {"beta": 0.1}), LossTerm("ipo", 1.0, {"beta": 0.2}, rewards=True)]
+    assert reward_term(terms) == 1
+    combined = combine_losses(terms, **_pair_batch())
+    assert combined.chosen_rewards.tolist() == pytest.approx([0.1, 0.0])
+    assert reward_term([LossTerm("sft")]) == 0

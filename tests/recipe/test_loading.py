@@ -179,3 +179,17 @@ stages:
     assert "stages[0].data.train[1].path: is a folder but not one written by datasets' save_to_disk" in text
     assert "gates.max_mean_tokens_ratio: 0.0 must be a positive ratio" in text
     assert "gates.max_key_point_recall_drop: 2.0 must be in [-1, 1]" in text
+
+
+def test_two_reward_terms_without_a_marked_one_are_refused_at_the_loss_line(recipe_dir):
+    """`loss: [dpo, ipo]`: both give preference rewards and none says which to report, so the metrics and the
+    min_pair_accuracy gate would depend on list order: one line at the loss key; `rewards: true` on one fixes it,
+    and `[sft, dpo]` needs no marker (the sft term gives no preference rewards)."""
+    text = GOOD.replace("    loss: {name: dpo, beta: 0.2}", "    loss: [{name: dpo}, {name: ipo}]")
+    problems = _problems(recipe_dir("r.yaml", text))
+    expected = "r.yaml:8: stages[0].loss: terms dpo, ipo all give preference rewards: set `rewards: true` on the one"
+    assert len(problems) == 1 and problems[0].endswith(expected + " to report")
+    marked = GOOD.replace("    loss: {name: dpo, beta: 0.2}", "    loss: [{name: dpo}, {name: ipo, rewards: true}]")
+    assert [t.rewards for t in load_recipe(recipe_dir("m.yaml", marked)).recipe.stages[0].loss] == [False, True]
+    sft_first = GOOD.replace("    loss: {name: dpo, beta: 0.2}", "    loss: [{name: sft}, {name: dpo}]")
+    assert load_recipe(recipe_dir("s.yaml", sft_first)).recipe.stages[0].loss[1].name == "dpo"
