@@ -199,6 +199,7 @@ def run_stage(
     summary["dropped_prompt_over_max_length"] = dropped
     if hasattr(trainer, "layout"):
         summary["layout"] = trainer.layout.as_summary()
+    summary["engine"] = str(trainer.accelerator.distributed_type.value)  # NO, MULTI_CPU, MULTI_GPU, FSDP, DEEPSPEED
     if sharding is not None:
         summary["data_parallel"] = sharding
         _warn_shared_rows(stage.name, sharding)

@@ -242,10 +242,14 @@ class ContrastiveTrainer(DPOTrainer):
     def _micro_batches(self, inputs) -> list[dict]:
         """The packed batch in parts of at most `micro_batch_tokens`, as many on every process: each rank counts its
         own parts, all take the largest count (FSDP runs collectives in every pass, so counts must match)."""
-        wanted = len(token_groups(inputs["segment_lengths"].tolist(), self.micro_batch_tokens))
+        own = len(token_groups(inputs["segment_lengths"].tolist(), self.micro_batch_tokens))
+        wanted = own
         if self.accelerator.num_processes > 1:
-            counts = self.accelerator.gather(torch.tensor([wanted], device=self.accelerator.device))
+            counts = self.accelerator.gather(torch.tensor([own], device=self.accelerator.device))
             wanted = int(counts.max())
+        if wanted != own:
+            logger.info("micro-batches: %d parts of <= %d tokens here, split into %d to match the other processes",
+                        own, self.micro_batch_tokens, wanted)  # fmt: skip
         return split_packed(inputs, self.micro_batch_tokens, wanted)
 
     def _compute_loss(self, model, inputs, return_outputs=False):

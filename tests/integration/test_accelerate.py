@@ -1,26 +1,18 @@
 """Two real processes on the CPU over gloo, launched the way users launch: `accelerate launch -m align train`."""
 
 import json
-import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.integration.launch import free_port, launch, train_args, two_cpu_processes
+
 pytestmark = pytest.mark.slow
 
 
-def _launch_two_processes(recipe: str, model_dir, out: Path, port: int, *overrides: str) -> subprocess.CompletedProcess:
+def _launch_two_processes(recipe: str, model_dir, out: Path, port: int, *overrides: str):
     """`accelerate launch --multi_gpu --num_processes 2 -m align train recipes/tiny/RECIPE` on the CPU (gloo)."""
-    accelerate = shutil.which("accelerate", path=str(Path(sys.executable).parent)) or "accelerate"
-    cmd = [accelerate, "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
-           "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(port),
-           "-m", "align", "train", str(REPO / "recipes" / "tiny" / recipe),
-           "--set", f"model.name={model_dir}", *overrides, "--output-dir", str(out)]  # fmt: skip
-    return subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    return launch(two_cpu_processes(port or free_port()), train_args(recipe, model_dir, out, *overrides))
 
 
 def test_two_process_run_shards_data_and_writes_once(tiny_model_dir, tmp_path):
