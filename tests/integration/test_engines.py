@@ -15,9 +15,9 @@ from tests.integration.launch import REPO, device_free_config, free_port, launch
 
 pytestmark = pytest.mark.slow
 RECIPE = "sft_then_dpo.yaml"  # warmup (sft, 24 rows) → concise (dpo + sft, 24 rows), the adapter carried
-# Each rank packs its 4 rows into passes of at most 64 tokens; with these rows the ranks want different numbers of
-# passes at some step (the test checks the log line saying so), so the agreement on a count is exercised.
-MICRO = "stages.concise.micro_batch_tokens=64"
+# Each rank packs its 4 rows (360-411 tokens each) into passes of at most 770 tokens: at step 1 rank 0 wants 4, rank 1
+# 2 (the test checks the log line saying a rank split further), so the agreement on a count is exercised.
+MICRO = "stages.concise.micro_batch_tokens=770"
 TOLERANCE = 1e-4
 
 
@@ -85,7 +85,7 @@ def assert_trains_like_one_process(out: Path, reference: Path, stdout: str, engi
 
 
 def test_fsdp2_with_micro_batches_trains_like_one_process(untied_model, one_process_run, tmp_path, capsys):
-    """The shipped fsdp.yaml (FSDP2) on 2 CPU processes, sft → dpo, the dpo stage in ≤64-token passes whose natural
+    """The shipped fsdp.yaml (FSDP2) on 2 CPU processes, sft → dpo, the dpo stage in ≤770-token passes whose natural
     counts differ between the ranks: no hang, the ranks agree on a count, and losses and both adapters equal one
     process training whole 8-row batches (≤1e-4), saved whole. If this fails, FSDP on CPUs silently ran plain DDP,
     sharded adapters were saved as shards, or unequal pass counts hung or desynchronised the collectives."""
@@ -113,10 +113,12 @@ def test_zero3_trains_like_one_process_and_saves_whole_adapters(untied_model, on
 
 
 def test_zero3_refuses_micro_batches_in_one_line(untied_model, tmp_path):
-    """micro_batch_tokens under real DeepSpeed: exit 2 with the one-line error and no traceback. If this fails, a
-    ZeRO-3 run would take one optimizer step per pass (DeepSpeed steps at every backward)."""
+    """micro_batch_tokens under real DeepSpeed: each rank stops with the one-line error and no traceback of align's
+    (the launcher then reports its own failure, exit 1). If this fails, a ZeRO-3 run would take one optimizer step
+    per pass (DeepSpeed steps at every backward), or the user gets a traceback instead of the fix."""
     config = device_free_config("zero3.yaml", tmp_path)
     result = _launch(config, *train_args("dpo.yaml", untied_model, tmp_path / "out", MICRO))
     assert result.returncode != 0
-    assert "error: micro_batch_tokens cannot split batches under DeepSpeed" in result.stderr
-    assert "Traceback" not in result.stderr
+    lines = result.stderr.splitlines()
+    assert "error: align: micro_batch_tokens cannot split batches under DeepSpeed" in "\n".join(lines)
+    assert not [line for line in lines if "/align/" in line and 'File "' in line], "a traceback through align"
