@@ -10,6 +10,8 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
+import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -35,16 +37,33 @@ def train_args(recipe: str | Path, model_dir, out: Path, *overrides: str) -> lis
 def run(cmd: list[str], timeout: float, env: dict | None = None) -> subprocess.CompletedProcess:
     """Run `cmd` in its own process group; past `timeout` seconds kill the whole group (launcher and every rank) and
     fail, so a hang in a collective fails the test instead of stalling the suite."""
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
-                            env={**os.environ, **ENV, **(env or {})})  # fmt: skip
+    return run_together([cmd], timeout, env)[0]
+
+
+def run_together(cmds: list[list[str]], timeout: float, env: dict | None = None) -> list[subprocess.CompletedProcess]:
+    """Start every command at once (e.g. one launcher per simulated machine) and wait for all; past `timeout`
+    seconds in all, kill every process group and fail. Output goes to files, not pipes: a process blocked on a full
+    pipe while another waits for it in a collective would look like a hang."""
+    logs = [(tempfile.TemporaryFile("w+"), tempfile.TemporaryFile("w+")) for _ in cmds]
+    env = {**os.environ, **ENV, **(env or {})}
+    procs = [subprocess.Popen(cmd, stdout=out, stderr=err, text=True, start_new_session=True, env=env)
+             for cmd, (out, err) in zip(cmds, logs, strict=True)]  # fmt: skip
+    deadline = time.monotonic() + timeout
     try:
-        stdout, stderr = proc.communicate(timeout=timeout)
+        for proc in procs:
+            proc.wait(timeout=max(1.0, deadline - time.monotonic()))
     except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        stdout, stderr = proc.communicate()
-        message = f"{' '.join(cmd[:6])}... still running after {timeout} s (hang?)\n{stderr[-3000:]}"
-        raise AssertionError(message) from None
-    return subprocess.CompletedProcess(cmd, proc.returncode, stdout, stderr)
+        for proc in procs:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        raise AssertionError(f"{' '.join(cmds[0][:6])}... still running after {timeout} s (hang?)") from None
+    results = []
+    for cmd, proc, (out, err) in zip(cmds, procs, logs, strict=True):
+        out.seek(0), err.seek(0)
+        results.append(subprocess.CompletedProcess(cmd, proc.returncode, out.read(), err.read()))
+        out.close(), err.close()
+    return results
 
 
 def launch(launch_args: list[str], args: list[str], timeout: float = 300, env: dict | None = None):

@@ -11,7 +11,17 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.integration.launch import REPO, device_free_config, free_port, launch, one_process, step_rows, train_args
+from tests.integration.launch import (
+    ACCELERATE,
+    REPO,
+    device_free_config,
+    free_port,
+    launch,
+    one_process,
+    run_together,
+    step_rows,
+    train_args,
+)
 
 pytestmark = pytest.mark.slow
 RECIPE = "sft_then_dpo.yaml"  # warmup (sft, 24 rows) → concise (dpo + sft, 24 rows), the adapter carried
@@ -122,3 +132,19 @@ def test_zero3_refuses_micro_batches_in_one_line(untied_model, tmp_path):
     lines = result.stderr.splitlines()
     assert "error: align: micro_batch_tokens cannot split batches under DeepSpeed" in "\n".join(lines)
     assert not [line for line in lines if "/align/" in line and 'File "' in line], "a traceback through align"
+
+
+def test_two_machines_on_loopback_train_like_one_process_with_one_writer(untied_model, one_process_run, tmp_path):
+    """Two `accelerate launch` runs of the shipped multi_node.yaml, machine_rank 0 and 1, one process each,
+    rendezvous at 127.0.0.1: losses and adapters equal one process (≤1e-4), and only the global rank 0 writes.
+    Machine 1 is given its own output folder, as a machine without shared storage has: it must stay empty. If this
+    fails, each machine's local main process writes outputs (two writers on a shared filesystem), or the machines
+    train apart."""
+    port, out, elsewhere = free_port(), tmp_path / "out", tmp_path / "machine1-out"
+    cmds = [[ACCELERATE, "launch", "--config_file", str(REPO / "recipes" / "accelerate" / "multi_node.yaml"),
+             "--machine_rank", str(rank), "--main_process_port", str(port), "-m", "align",
+             *train_args(RECIPE, untied_model, folder)] for rank, folder in ((0, out), (1, elsewhere))]  # fmt: skip
+    machine0, machine1 = run_together(cmds, timeout=300)
+    assert machine0.returncode == 0 and machine1.returncode == 0, (machine0.stderr + machine1.stderr)[-3000:]
+    assert_trains_like_one_process(out, one_process_run, machine0.stdout + machine1.stdout, "MULTI_CPU")
+    assert not elsewhere.exists() or not any(elsewhere.rglob("*")), "machine 1 wrote outputs"
