@@ -61,7 +61,7 @@ def test_two_process_micro_batches_train_like_whole_batches(tiny_model_dir, tmp_
     the last pass only): every step's loss and reward accuracy equal the unsplit two-process run's within 1e-4.
     If this fails, micro-batching under DDP drops or double-counts gradients of some passes."""
     losses = {}
-    for name, extra in (("whole", ()), ("split", ("--set", "stages.concise.micro_batch_tokens=64"))):
+    for name, extra in (("whole", ()), ("split", ("stages.concise.micro_batch_tokens=64",))):
         out = tmp_path / name
         result = _launch_two_processes("dpo.yaml", tiny_model_dir, out, 29535 + len(extra), *extra)
         assert result.returncode == 0, result.stderr[-3000:]
