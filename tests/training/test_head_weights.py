@@ -13,7 +13,7 @@ from tests.integration.launch import free_port
 SCRIPT = textwrap.dedent(
     """
     import torch, torch.distributed as dist
-    from align.training.logprobs import chunked_target_logps, head_weights
+    from align.training.head import chunked_target_logps, head_weights
 
     torch.manual_seed(0)
     hidden, targets = torch.randn(10, 8), torch.randint(0, 32, (10,))
