@@ -7,10 +7,10 @@ work over gloo on CPUs, which is how CI tests them, so here:
 
 - DeepSpeed needs only the process state created without accelerate's `cpu` flag and with the gloo backend
   (`cpu_engine`, used by `align.runtime.process_state` and the trainer config defaults);
-- FSDP is switched on after accelerate has built its state (`_enable_fsdp_on_cpu`): accelerate's own switch lists
-  device families and CPUs are not among them.
+- FSDP is switched on after accelerate has built its state (`_fsdp_on_cpu`, with `_distributed_on_cpu` so the
+  gloo state counts as distributed): accelerate's own switch lists device families and CPUs are not among them.
 
-Every private detail of accelerate that align relies on for this lives in this module.
+Everything align relies on accelerate's and DeepSpeed's internals for, for this, lives in this module.
 """
 
 from __future__ import annotations
@@ -74,11 +74,11 @@ def _fsdp_on_cpu(init):
         from accelerate.utils import DistributedType
 
         if fsdp_plugin is not None and self.distributed_type == DistributedType.MULTI_CPU:
-            if self._mixed_precision != "no":
-                fsdp_plugin.set_mixed_precision(self._mixed_precision)
+            if self.mixed_precision != "no":
+                fsdp_plugin.set_mixed_precision(self.mixed_precision)
             self.fsdp_plugin = fsdp_plugin
             self.distributed_type = DistributedType.FSDP
-            PartialState._shared_state["distributed_type"] = DistributedType.FSDP
+            PartialState().distributed_type = DistributedType.FSDP  # the process state all instances share
 
     return wrapped
 
