@@ -52,6 +52,20 @@ def _load_policy(recipe, outputs: RunOutputs, point: ResumePoint | None):
     return model
 
 
+def _unsharded_policy(recipe, result):
+    """A fresh base model carrying `result`'s adapter (whole tensors, on every process): what the next stage trains
+    after a sharded engine (FSDP2, ZeRO-3), whose wrapped model another trainer cannot wrap again."""
+    from peft import get_peft_model
+
+    model = load_model(recipe.model.name, recipe.model.dtype, recipe.model.attn_implementation,
+                       recipe.model.trust_remote_code, quantization=recipe.model.quantization)  # fmt: skip
+    model = get_peft_model(model, result.model.peft_config["default"])
+    missing, unexpected = model.load_state_dict(result.adapter_state, strict=False)
+    if unexpected or any(name in missing for name in result.adapter_state):
+        raise RuntimeError(f"carried adapter does not fit the fresh model: unexpected {unexpected[:3]}")
+    return model
+
+
 def run_recipe(loaded: LoadedRecipe, output_dir: str | Path | None = None, resume: bool = False,
                overwrite: bool = False) -> dict[str, Any]:  # fmt: skip
     """Train every stage of `loaded`; return the summary also written to `OUTPUT/summary.json`.
@@ -126,7 +140,7 @@ def _train_stages(loaded: LoadedRecipe, outputs: RunOutputs, point: ResumePoint 
                            training=loaded.stage_training(stage), peft=recipe.peft, seed=recipe.seed, tracker=tracker,
                            run_name=redact(recipe.name), outputs=outputs, step_offset=step_offset,
                            resume_from=str(checkpoint) if checkpoint else None)  # fmt: skip
-        model = result.model
+        model = result.model if result.adapter_state is None else _unsharded_policy(recipe, result)
         step_offset += result.steps
         stage_summary = {**result.summary, "rows": row_counts}
         summary["stages"].append(stage_summary)

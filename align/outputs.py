@@ -118,12 +118,14 @@ class RunOutputs:
         """`rows` as JSON lines at `path`, atomically."""
         atomic_write_text(path, "".join(json.dumps(row) + "\n" for row in rows))
 
-    def save_adapter(self, model, stage: str) -> Path:
-        """Save the active PEFT adapter of `model` as `OUTPUT/<stage>/adapter/`, atomically."""
+    def save_adapter(self, model, stage: str, state_dict: dict | None = None) -> Path:
+        """Save the active PEFT adapter of `model` as `OUTPUT/<stage>/adapter/`, atomically; `state_dict`: the
+        adapter's whole tensors when the model is sharded (`align.engines.gathered_adapter_state`)."""
         target = self.adapter_dir(stage)
         staging = Path(tempfile.mkdtemp(prefix=".adapter-", dir=self.stage_dir(stage)))
         try:
-            model.save_pretrained(staging, selected_adapters=["default"], safe_serialization=True)
+            extra = {} if state_dict is None else {"state_dict": state_dict}
+            model.save_pretrained(staging, selected_adapters=["default"], safe_serialization=True, **extra)
             if target.exists():
                 shutil.rmtree(target)
             os.replace(staging, target)

@@ -31,9 +31,15 @@ def multi_process_cpu() -> bool:
 
 
 def process_state():
-    """accelerate's process state, created so that multi-process CPU runs really are distributed."""
+    """accelerate's process state, created so that multi-process CPU runs really are distributed (and sharded, when
+    the launcher asked for FSDP or DeepSpeed: see `align.engines`)."""
     from accelerate import PartialState
 
+    from align.engines import cpu_engine, enable_cpu_engines
+
+    if cpu_engine():
+        enable_cpu_engines()
+        return PartialState(backend="gloo")
     return PartialState(cpu=multi_process_cpu())
 
 

@@ -12,6 +12,7 @@ EXPECTED = {
     "fsdp.yaml": ("FSDP", None),
     "zero2.yaml": ("DEEPSPEED", 2),
     "zero3.yaml": ("DEEPSPEED", 3),
+    "multi_node.yaml": ("MULTI_GPU", None),
 }
 
 
@@ -25,7 +26,12 @@ def test_config_loads_and_matches_its_name(name):
         assert config.deepspeed_config["zero_stage"] == zero_stage
     if name == "fsdp.yaml":
         assert config.fsdp_config["fsdp_version"] == 2
-    assert config.num_machines == 1
+    if name == "multi_node.yaml":
+        # Machine 0's copy: the others change machine_rank (and the address) as its comments say.
+        assert (config.num_machines, config.machine_rank, config.rdzv_backend) == (2, 0, "static")
+        assert config.main_process_ip and config.main_process_port
+    else:
+        assert config.num_machines == 1
 
 
 def test_every_shipped_config_is_covered():

@@ -12,6 +12,7 @@ import inspect
 import tempfile
 from typing import Any
 
+from align.engines import cpu_engine
 from align.recipe.trl_refusals import TRL_REFUSALS, refused_training_keys
 from align.recipe.typed import Collector, suggest
 from align.recipe.value_types import check_value_types
@@ -64,7 +65,9 @@ def training_defaults() -> dict[str, Any]:
         "save_total_limit": 2,
         "max_length": 512,
         "dataloader_num_workers": 0,
-        "use_cpu": multi_process_cpu(),
+        # A sharded engine on CPUs runs without accelerate's `cpu` flag, which would turn it off (`align.engines`).
+        "use_cpu": multi_process_cpu() and not cpu_engine(),
+        **({"ddp_backend": "gloo"} if cpu_engine() else {}),
         # transformers otherwise logs a NaN/inf loss as the mean of earlier ones, hiding it from the NaN guard.
         "logging_nan_inf_filter": False,
     }

@@ -7,6 +7,8 @@ output and m the family's multiplier (`align.training.families.HeadScaling`: Coh
 
 from __future__ import annotations
 
+import contextlib
+
 import torch
 import torch.nn.functional as F
 from torch.utils.checkpoint import checkpoint
@@ -42,23 +44,55 @@ def _token_logps(hidden: torch.Tensor, targets: torch.Tensor, lm_head: torch.nn.
     return logits.log_softmax(dim=-1).gather(-1, targets.unsqueeze(-1)).squeeze(-1)
 
 
+@contextlib.contextmanager
+def head_weights(lm_head: torch.nn.Module):
+    """`(weight, bias)` of `lm_head` as whole, plain tensors while the context is open (bias may be None).
+
+    The frozen-head path reads the weights without calling the module, so an engine's own gathering never runs:
+    under DeepSpeed ZeRO-3 a partitioned parameter is an empty placeholder outside its module's forward (gathered
+    here as trl's `maybe_gather_lm_head_ctx` does; already-available ones, e.g. tied to the embedding, are left
+    alone), and under FSDP2 a separately sharded head holds DTensor shards (materialised with `full_tensor()`).
+    Both are collectives: every process enters this context as many times as the others.
+    """
+    from torch.distributed.tensor import DTensor
+
+    params = [lm_head.weight, getattr(lm_head, "bias", None)]
+    partitioned = {id(p): p for p in params if p is not None and hasattr(p, "ds_id") and not _ds_available(p)}
+    gather = contextlib.nullcontext()
+    if partitioned:
+        import deepspeed
+
+        gather = deepspeed.zero.GatheredParameters(list(partitioned.values()), modifier_rank=None)
+    with gather:
+        yield tuple(p.full_tensor() if isinstance(p, DTensor) else p for p in params)
+
+
+def _ds_available(param) -> bool:
+    from deepspeed.runtime.zero.partition_parameters import ZeroParamStatus
+
+    return param.ds_status == ZeroParamStatus.AVAILABLE
+
+
 def chunked_target_logps(
     hidden: torch.Tensor,
     targets: torch.Tensor,
     lm_head: torch.nn.Module,
     chunk: int,
     scaling: HeadScaling = UNSCALED,
+    head: tuple | None = None,
 ) -> torch.Tensor:
     """log p(target) for each row of `hidden` (N, H) → (N,) float32, in chunks of `chunk` rows.
 
     A frozen plain linear head (LoRA, QLoRA: the head is not trained) takes `FrozenHeadLogps`, which needs neither a
     recomputation nor an N × vocabulary tensor in backward; a trained head (full fine-tuning, a LoRA on the head)
-    checkpoints each chunk, recomputing its logits in backward.
+    checkpoints each chunk, recomputing its logits in backward. `head`: the head's whole `(weight, bias)` from
+    `head_weights` (default: read from `lm_head`).
     """
     if hidden.size(0) == 0:
         return hidden.new_zeros(0, dtype=torch.float32)
     if type(lm_head) is torch.nn.Linear and not any(p.requires_grad for p in lm_head.parameters()):
-        return FrozenHeadLogps.apply(hidden, targets, lm_head.weight, lm_head.bias, scaling, chunk)
+        weight, bias = head or (lm_head.weight, lm_head.bias)
+        return FrozenHeadLogps.apply(hidden, targets, weight, bias, scaling, chunk)
     pieces = []
     for start in range(0, hidden.size(0), chunk):
         h, t = hidden[start : start + chunk], targets[start : start + chunk]

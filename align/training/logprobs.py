@@ -21,7 +21,7 @@ import torch
 
 from align.errors import AlignError
 from align.training.families import HeadScaling, head_scaling, text_config
-from align.training.head import chunked_target_logps, default_chunk_tokens
+from align.training.head import chunked_target_logps, default_chunk_tokens, head_weights
 from align.training.private_api import router_load_balancing_loss
 from align.training.segment_attention import PairSegments, packed_mask_placeholder
 
@@ -99,10 +99,11 @@ def _padded_completion_logps(model, target_mask, scaling: HeadScaling, chunk_tok
     outputs = getattr(model, model.base_model_prefix)(**kwargs)
     # Position t predicts token t+1: the completion tokens are scored from the positions just before them.
     lm_head = model.get_output_embeddings()
-    picked = outputs.last_hidden_state[:, :-1][target_mask].to(lm_head.weight.device)
-    targets = input_ids[:, 1:][target_mask].to(lm_head.weight.device)
-    chunk = chunk_tokens or default_chunk_tokens(lm_head.weight.size(0), lm_head.weight.device)
-    token_logps = chunked_target_logps(picked, targets, lm_head, chunk, scaling)
+    with head_weights(lm_head) as head:
+        picked = outputs.last_hidden_state[:, :-1][target_mask].to(head[0].device)
+        targets = input_ids[:, 1:][target_mask].to(head[0].device)
+        chunk = chunk_tokens or default_chunk_tokens(head[0].size(0), head[0].device)
+        token_logps = chunked_target_logps(picked, targets, lm_head, chunk, scaling, head)
     aux = None
     if router_aux_loss:
         aux = router_load_balancing_loss(model, outputs.router_logits, kwargs.get("attention_mask"))
@@ -134,10 +135,11 @@ def _packed_completion_logps(model, packed: dict, scaling: HeadScaling, chunk_to
     ).last_hidden_state[0]
     _check_every_layer_packed(model, segments)
     lm_head = model.get_output_embeddings()
-    picked = hidden[packed["target_index"]].to(lm_head.weight.device)
-    targets = packed["target_ids"].to(lm_head.weight.device)
-    chunk = chunk_tokens or default_chunk_tokens(lm_head.weight.size(0), lm_head.weight.device)
-    token_logps = chunked_target_logps(picked, targets, lm_head, chunk, scaling)
+    with head_weights(lm_head) as head:
+        picked = hidden[packed["target_index"]].to(head[0].device)
+        targets = packed["target_ids"].to(head[0].device)
+        chunk = chunk_tokens or default_chunk_tokens(head[0].size(0), head[0].device)
+        token_logps = chunked_target_logps(picked, targets, lm_head, chunk, scaling, head)
     sequences, rank = packed["target_sequence"].to(token_logps.device), packed["target_rank"].to(token_logps.device)
     width = int(rank.max()) + 1 if rank.numel() else 1
     shape = (packed["sequence_lengths"].numel(), width)

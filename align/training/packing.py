@@ -143,11 +143,9 @@ class PackedPreferenceCollator(DataCollatorMixin):
         return output
 
 
-def split_packed(batch: dict[str, torch.Tensor], max_tokens: int) -> list[dict[str, torch.Tensor]]:
-    """Split a packed batch into packed batches of whole consecutive rows, each at most `max_tokens` packed tokens
-    (a row longer than that goes alone). The parts' sequences keep trl's order within each part, so every part is a
-    batch `pack_rows` could have built from those rows."""
-    lengths = batch["segment_lengths"].tolist()
+def token_groups(lengths: list[int], max_tokens: int) -> list[tuple[int, int]]:
+    """Row ranges `(first, end)` of consecutive rows, each at most `max_tokens` tokens of `lengths` (tokens per row);
+    a row longer than that goes alone."""
     groups, start, tokens = [], 0, 0
     for row, length in enumerate(lengths):
         if row > start and tokens + length > max_tokens:
@@ -155,6 +153,35 @@ def split_packed(batch: dict[str, torch.Tensor], max_tokens: int) -> list[dict[s
             start, tokens = row, 0
         tokens += length
     groups.append((start, len(lengths)))
+    return groups
+
+
+def split_groups(lengths: list[int], groups: list[tuple[int, int]], parts: int) -> list[tuple[int, int]]:
+    """`groups` split further into exactly `parts` row ranges (len(groups) ≤ parts ≤ rows): the group with the most
+    tokens among those of two or more rows is cut in two, at the row that best halves its tokens, until there are
+    enough. Data-parallel processes use it to run the same number of passes (`ContrastiveTrainer.training_step`)."""
+    if not len(groups) <= parts <= len(lengths):
+        raise ValueError(f"cannot split {len(lengths)} rows in {len(groups)} groups into {parts} parts")
+    groups = list(groups)
+    while len(groups) < parts:
+        index = max((i for i, (a, b) in enumerate(groups) if b - a > 1), key=lambda i: sum(lengths[slice(*groups[i])]))
+        first, end = groups[index]
+        total = sum(lengths[first:end])
+        cut = min(range(first + 1, end), key=lambda row: abs(2 * sum(lengths[first:row]) - total))
+        groups[index : index + 1] = [(first, cut), (cut, end)]
+    return groups
+
+
+def split_packed(
+    batch: dict[str, torch.Tensor], max_tokens: int, parts: int | None = None
+) -> list[dict[str, torch.Tensor]]:
+    """Split a packed batch into packed batches of whole consecutive rows, each at most `max_tokens` packed tokens
+    (a row longer than that goes alone); with `parts`, into exactly that many (`split_groups`). The parts' sequences
+    keep trl's order within each part, so every part is a batch `pack_rows` could have built from those rows."""
+    lengths = batch["segment_lengths"].tolist()
+    groups = token_groups(lengths, max_tokens)
+    if parts is not None:
+        groups = split_groups(lengths, groups, parts)
     return [_rows_of(batch, first, last) for first, last in groups] if len(groups) > 1 else [batch]
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from datasets import Dataset
 
+from align.engines import gathered_adapter_state
 from align.errors import AlignError
 from align.losses import LossTerm
 from align.outputs import RunOutputs
@@ -29,6 +30,9 @@ class StageResult:
     model: Any
     steps: int
     summary: dict[str, Any] = field(default_factory=dict)
+    #: The adapter's whole tensors when the model was sharded (FSDP2, ZeRO-3), else None: the next stage then starts
+    #: from an unsharded copy (`align.curriculum`), as an engine cannot wrap an already sharded model again.
+    adapter_state: dict | None = None
 
 
 def rows_to_dataset(rows: list, tokenizer) -> Dataset:
@@ -184,8 +188,10 @@ def run_stage(
         )
     eval_metrics = trainer.evaluate() if eval_rows else {}
     sharding = sharding_report(trainer.rows_seen, trainer.accelerator) if hasattr(trainer, "rows_seen") else None
+    # Gathering a sharded adapter (FSDP2, ZeRO-3) is a collective: every process takes part, the main one writes.
+    adapter_state = gathered_adapter_state(peft_model)
     if trainer.accelerator.is_main_process:
-        outputs.save_adapter(peft_model, stage.name)
+        outputs.save_adapter(peft_model, stage.name, adapter_state)
     _drop_reference_adapter(peft_model)
     steps = trainer.state.global_step
     summary = _stage_summary(stage, trainer, train_output, eval_metrics, len(train_rows), len(eval_rows), step_offset,
@@ -193,7 +199,8 @@ def run_stage(
     summary["dropped_prompt_over_max_length"] = dropped
     if hasattr(trainer, "layout"):
         summary["layout"] = trainer.layout.as_summary()
+    summary["engine"] = str(trainer.accelerator.distributed_type.value)  # NO, MULTI_CPU, MULTI_GPU, FSDP, DEEPSPEED
     if sharding is not None:
         summary["data_parallel"] = sharding
         _warn_shared_rows(stage.name, sharding)
-    return StageResult(model=peft_model, steps=steps, summary=summary)
+    return StageResult(model=peft_model, steps=steps, summary=summary, adapter_state=adapter_state)

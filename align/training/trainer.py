@@ -27,7 +27,14 @@ from align.training.multi_negative import (
     split_chosen_rejected,
     tokenize_multi_negative,
 )
-from align.training.packing import PACKED_KEYS, PackedPreferenceCollator, is_packed, row_length, split_packed
+from align.training.packing import (
+    PACKED_KEYS,
+    PackedPreferenceCollator,
+    is_packed,
+    row_length,
+    split_packed,
+    token_groups,
+)
 from align.training.private_api import check_trainer_attributes
 from align.training.segment_attention import use_segment_attention
 from align.training.sharding import row_fingerprints
@@ -215,7 +222,7 @@ class ContrastiveTrainer(DPOTrainer):
         """trl's step, or, for a packed batch over `micro_batch_tokens`, one step per group of rows with gradients
         accumulated: each part's loss is its rows' share of the batch mean, and metrics are computed once over all
         parts. Under DDP/FSDP gradients are synchronised only by the last part."""
-        parts = split_packed(inputs, self.micro_batch_tokens) if self.micro_batch_tokens and is_packed(inputs) else []
+        parts = self._micro_batches(inputs) if self.micro_batch_tokens and is_packed(inputs) else []
         if len(parts) <= 1:
             return super().training_step(model, inputs, num_items_in_batch)
         self._micro = MicroBatchState(rows=len(inputs["segment_lengths"]))
@@ -231,6 +238,19 @@ class ContrastiveTrainer(DPOTrainer):
         finally:
             self._micro = None
         return total
+
+    def _micro_batches(self, inputs) -> list[dict]:
+        """The packed batch in parts of at most `micro_batch_tokens`, as many on every process: each rank counts its
+        own parts, all take the largest count (FSDP runs collectives in every pass, so counts must match)."""
+        own = len(token_groups(inputs["segment_lengths"].tolist(), self.micro_batch_tokens))
+        wanted = own
+        if self.accelerator.num_processes > 1:
+            counts = self.accelerator.gather(torch.tensor([own], device=self.accelerator.device))
+            wanted = int(counts.max())
+        if wanted != own:
+            logger.info("micro-batches: %d parts of <= %d tokens here, split into %d to match the other processes",
+                        own, self.micro_batch_tokens, wanted)  # fmt: skip
+        return split_packed(inputs, self.micro_batch_tokens, wanted)
 
     def _compute_loss(self, model, inputs, return_outputs=False):
         mode = "train" if self.model.training else "eval"

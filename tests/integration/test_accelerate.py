@@ -1,26 +1,18 @@
 """Two real processes on the CPU over gloo, launched the way users launch: `accelerate launch -m align train`."""
 
 import json
-import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.integration.launch import free_port, launch, train_args, two_cpu_processes
+
 pytestmark = pytest.mark.slow
 
 
-def _launch_two_processes(recipe: str, model_dir, out: Path, port: int, *overrides: str) -> subprocess.CompletedProcess:
+def _launch_two_processes(recipe: str, model_dir, out: Path, port: int, *overrides: str):
     """`accelerate launch --multi_gpu --num_processes 2 -m align train recipes/tiny/RECIPE` on the CPU (gloo)."""
-    accelerate = shutil.which("accelerate", path=str(Path(sys.executable).parent)) or "accelerate"
-    cmd = [accelerate, "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
-           "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(port),
-           "-m", "align", "train", str(REPO / "recipes" / "tiny" / recipe),
-           "--set", f"model.name={model_dir}", *overrides, "--output-dir", str(out)]  # fmt: skip
-    return subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    return launch(two_cpu_processes(port or free_port()), train_args(recipe, model_dir, out, *overrides))
 
 
 def test_two_process_run_shards_data_and_writes_once(tiny_model_dir, tmp_path):
@@ -69,7 +61,7 @@ def test_two_process_micro_batches_train_like_whole_batches(tiny_model_dir, tmp_
     the last pass only): every step's loss and reward accuracy equal the unsplit two-process run's within 1e-4.
     If this fails, micro-batching under DDP drops or double-counts gradients of some passes."""
     losses = {}
-    for name, extra in (("whole", ()), ("split", ("--set", "stages.concise.micro_batch_tokens=64"))):
+    for name, extra in (("whole", ()), ("split", ("stages.concise.micro_batch_tokens=64",))):
         out = tmp_path / name
         result = _launch_two_processes("dpo.yaml", tiny_model_dir, out, 29535 + len(extra), *extra)
         assert result.returncode == 0, result.stderr[-3000:]

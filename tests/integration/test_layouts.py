@@ -36,9 +36,9 @@ def test_packed_and_micro_batched_train_like_padded(recipe, stage, tiny_model_di
     packed = _metrics(tiny_model_dir, tmp_path / "packed", recipe, stage, "batch_layout=packed")
     parts = []
 
-    def counting_split(batch, max_tokens):
-        parts.append(len(packing.split_packed(batch, max_tokens)))
-        return packing.split_packed(batch, max_tokens)
+    def counting_split(batch, max_tokens, count=None):
+        parts.append(len(packing.split_packed(batch, max_tokens, count)))
+        return packing.split_packed(batch, max_tokens, count)
 
     monkeypatch.setattr("align.training.trainer.split_packed", counting_split)
     micro = _metrics(tiny_model_dir, tmp_path / "micro", recipe, stage, "micro_batch_tokens=64")
