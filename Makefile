@@ -6,7 +6,7 @@ STAMP := $(VENV)/.align-installed
 TORCH_CONSTRAINTS := $(if $(shell command -v nvidia-smi 2>/dev/null),,-c constraints-cpu.txt)
 DEMO_OUT ?= runs/demo
 
-.PHONY: install demo test bench clean
+.PHONY: install demo test lint bench clean
 
 install: $(STAMP)
 
@@ -30,6 +30,11 @@ bench: install
 
 test: install
 	WANDB_MODE=offline $(PY) -m pytest -q tests
+
+# ruff's lint rules and formatting (ruff.toml), as CI checks them.
+lint: install
+	$(VENV)/bin/ruff check align tests scripts
+	$(VENV)/bin/ruff format --check align tests scripts
 
 clean:
 	rm -rf $(VENV) runs
