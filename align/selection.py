@@ -10,7 +10,6 @@ from align.data.formats import mix_sources
 from align.data.issues import RowIssues, drop_duplicates
 from align.data.preference import check_same_negatives
 from align.errors import AlignError, Problem
-from align.losses.length import NEEDS_SHARED_PREFIX
 from align.recipe import LoadedRecipe, StageConfig
 
 DIFFICULTY_RANK = {"easy": 0, "medium": 1, "hard": 2}
@@ -77,14 +76,13 @@ def _read_train(loaded: LoadedRecipe, stage: StageConfig, issues) -> tuple[list,
 
 
 def _check_negatives(stage: StageConfig, rows: list) -> None:
-    """One K across a stage's rows, and no K > 1 with a loss that compares exactly two answers."""
+    """One K across a stage's rows, and a K the stage's loss terms can take (`align.losses.term_conflicts`)."""
+    from align.losses import LossTerm, StageFacts, term_conflicts
+
     check_same_negatives(rows)
-    pairwise_only = [t.name for t in stage.loss if t.name in NEEDS_SHARED_PREFIX]
-    if rows[0].num_rejected > 1 and pairwise_only:
-        raise AlignError(
-            f"stage {stage.name!r}: loss {pairwise_only[0]!r} compares one chosen with one rejected answer, but the "
-            f"rows have {rows[0].num_rejected} rejected answers; use nca/infonca, or rows with a single `rejected`"
-        )
+    terms = [LossTerm(t.name, t.weight, rewards=t.rewards) for t in stage.loss]
+    for conflict in term_conflicts(terms, StageFacts(rejected_per_prompt=rows[0].num_rejected)):
+        raise AlignError(f"stage {stage.name!r}: {conflict.message}")
 
 
 def stage_rows(loaded: LoadedRecipe, stage: StageConfig, seed: int) -> tuple[list, list, dict[str, int]]:

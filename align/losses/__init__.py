@@ -15,11 +15,14 @@ from align.losses import (  # noqa: F401  (register the built-in losses)
     reference_free,
     supervised,
 )
+from align.losses.capabilities import Conflict, StageFacts, term_conflicts
 from align.losses.combine import CombinedLoss, LossTerm, combine_losses, needs_reference, reward_term
 from align.losses.registry import LossInfo, LossOutput, get_loss, loss_info, loss_names, register_loss
 
 __all__ = [
     "CombinedLoss",
+    "Conflict",
+    "StageFacts",
     "LossInfo",
     "LossOutput",
     "LossTerm",
@@ -30,4 +33,5 @@ __all__ = [
     "needs_reference",
     "register_loss",
     "reward_term",
+    "term_conflicts",
 ]

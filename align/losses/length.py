@@ -12,10 +12,8 @@ import torch.nn.functional as F
 from align.losses.preference import _logratios
 from align.losses.registry import LossOutput, as_lengths, register_loss
 
-# Losses that read summed log-probs over each pair's shared prefix (the first min(len_c, len_r) completion tokens),
-# for policy and reference. The trainer must compute and pass these (keys in SHARED_PREFIX_KEYS) when any loss term
-# is in this set; the standard batch has only full-completion sums.
-NEEDS_SHARED_PREFIX = {"lddpo"}
+# The summed log-probs over each pair's shared prefix (the first min(len_c, len_r) completion tokens), for policy and
+# reference, that losses registered with `needs_shared_prefix=True` read beside the standard batch's full sums.
 SHARED_PREFIX_KEYS = (
     "policy_chosen_shared_logps",
     "policy_rejected_shared_logps",
@@ -92,12 +90,12 @@ def _shared_prefix_logratios(batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
         raise ValueError(
             f"lddpo needs shared-prefix log-probs {missing}: for each response, the summed log-probs of its first "
             "min(len_c, len_r) completion tokens, under the policy and the reference (the trainer computes these for "
-            "losses in align.losses.length.NEEDS_SHARED_PREFIX)"
+            "losses registered with needs_shared_prefix=True)"
         )
     return _logratios(*(batch[key] for key in SHARED_PREFIX_KEYS))
 
 
-@register_loss("lddpo", needs_reference=True)
+@register_loss("lddpo", needs_reference=True, needs_shared_prefix=True)
 def lddpo_loss(
     *,
     policy_chosen_logps: torch.Tensor,

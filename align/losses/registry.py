@@ -49,6 +49,7 @@ class LossInfo:
     defaults: dict
     multi_negative: bool = False
     provides_rewards: bool = True
+    needs_shared_prefix: bool = False
 
     @property
     def summary(self) -> str:
@@ -78,20 +79,29 @@ def _hyper_parameters(fn: LossFn) -> dict:
 
 
 def register_loss(
-    name: str, *, needs_reference: bool, multi_negative: bool = False, provides_rewards: bool = True
+    name: str,
+    *,
+    needs_reference: bool,
+    multi_negative: bool = False,
+    provides_rewards: bool = True,
+    needs_shared_prefix: bool = False,
 ) -> Callable[[LossFn], LossFn]:
     """Register a loss under `name`.
 
     `needs_reference=False` lets the trainer skip the reference forward pass. `multi_negative=True` says the function
     itself takes rejected tensors of shape (B, K); other losses see K negatives as K pairs sharing the chosen answer
     (see `align.losses.combine`). `provides_rewards=False` for a term whose rewards are not preference rewards (the
-    SFT term): a combined loss never reports them when another term has real ones.
+    SFT term): a combined loss never reports them when another term has real ones. `needs_shared_prefix=True`: the
+    function also reads the summed log-probs of each pair's shared prefix (`SHARED_PREFIX_KEYS` in
+    `align.losses.length`), so it takes pairs only and no cached reference sums.
     """
 
     def wrap(fn: LossFn) -> LossFn:
         if name in _LOSSES:
             raise ValueError(f"loss {name!r} is already registered")
-        _LOSSES[name] = LossInfo(name, fn, needs_reference, _hyper_parameters(fn), multi_negative, provides_rewards)
+        _LOSSES[name] = LossInfo(
+            name, fn, needs_reference, _hyper_parameters(fn), multi_negative, provides_rewards, needs_shared_prefix
+        )
         return fn
 
     return wrap

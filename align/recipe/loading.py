@@ -9,8 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from align.errors import AlignError
-from align.losses import LossTerm, loss_info, loss_names, reward_term
-from align.losses.length import NEEDS_SHARED_PREFIX
+from align.losses import LossTerm, StageFacts, loss_info, loss_names, reward_term, term_conflicts
 from align.recipe.inheritance import interpolate_env, load_with_bases
 from align.recipe.passthrough import (
     check_training_keys,
@@ -135,12 +134,14 @@ def _check_source(source, kind: str, base_dir: Path, path: KeyPath, out: Collect
         out.add(path + ("weight",), f"{source.weight} must be positive")
 
 
-def _check_reference(stage, path: KeyPath, out: Collector) -> None:
-    if stage.kind == "preference" and stage.reference == "none":
-        needing = [t.name for t in stage.loss if t.name in loss_names() and loss_info(t.name).needs_reference]
-        if needing:
-            out.add(path + ("reference",), f"none, but loss {needing[0]!r} compares with a reference model; use "
-                    "base or previous, or a reference-free loss (simpo, cpo, orpo)")  # fmt: skip
+def _check_loss_needs(stage, training: dict, path: KeyPath, out: Collector) -> None:
+    """What the stage's loss terms need from it (reference, cached reference sums): `align.losses.term_conflicts`."""
+    if stage.kind != "preference" or any(t.name not in loss_names() for t in stage.loss):
+        return
+    terms = [LossTerm(t.name, t.weight, rewards=t.rewards) for t in stage.loss]
+    facts = StageFacts(stage.reference, bool(training.get("precompute_ref_log_probs")))
+    for conflict in term_conflicts(terms, facts):
+        out.add(path + conflict.key, conflict.message)
 
 
 def _check_layout(stage, raw: dict, path: KeyPath, out: Collector) -> None:
@@ -221,12 +222,7 @@ def _check_stages(recipe: Recipe, raw_stages: list, base_dir: Path, top_level_ok
                 f"order {stage.data.order} needs the sequential sampler, but training.train_sampling_strategy is "
                 f"{merged['train_sampling_strategy']!r}; remove it",
             )
-        if merged.get("precompute_ref_log_probs") and any(t.name in NEEDS_SHARED_PREFIX for t in stage.loss):
-            out.add(
-                path + ("training", "precompute_ref_log_probs"),
-                "lddpo needs the reference's shared-prefix log-probs, which are not cached; set it to false",
-            )
-        _check_reference(stage, path, out)
+        _check_loss_needs(stage, merged, path, out)
         _check_layout(stage, raw_stages[index], path, out)
         _check_eval(stage, base_dir, path, out)
         if top_level_ok and check_training_keys(stage.kind, stage.training, path + ("training",), out):

@@ -15,8 +15,15 @@ from trl import DPOTrainer
 from trl.trainer.utils import use_adapter
 
 from align.errors import AlignError
-from align.losses import CombinedLoss, LossTerm, combine_losses, needs_reference
-from align.losses.length import NEEDS_SHARED_PREFIX
+from align.losses import (
+    CombinedLoss,
+    LossTerm,
+    StageFacts,
+    combine_losses,
+    loss_info,
+    needs_reference,
+    term_conflicts,
+)
 from align.training.families import router_aux_loss_coef
 from align.training.layout import choose_layout
 from align.training.logprobs import CompletionLogps, add_completion_logps, shared_prefix_logps
@@ -73,15 +80,12 @@ class ContrastiveTrainer(DPOTrainer):
         self._micro: MicroBatchState | None = None  # set while a split batch runs its parts
         self.rows_seen: set[str] = set()  # fingerprints of the training rows this process trained on
         self.uses_reference = needs_reference(self.loss_terms)
-        self.uses_shared_prefix = any(t.name in NEEDS_SHARED_PREFIX for t in self.loss_terms)
+        self.uses_shared_prefix = any(loss_info(t.name).needs_shared_prefix for t in self.loss_terms)
         config = kwargs.get("args")
         if config is not None and not self.uses_reference:
             config.precompute_ref_log_probs = False
-        if config is not None and self.uses_shared_prefix and config.precompute_ref_log_probs:
-            raise ValueError(
-                "precompute_ref_log_probs caches whole-completion reference sums only; lddpo also needs the "
-                "reference's shared-prefix sums, so set `precompute_ref_log_probs: false` for this stage"
-            )
+        if config is not None:
+            self._refuse_conflicts(StageFacts(precompute_ref_log_probs=bool(config.precompute_ref_log_probs)))
         # trl patches the model before the reference log-probs are precomputed (inside its __init__), so the fast
         # path must be in place before super().__init__ runs too: patch the model we were given, or its base model.
         model = kwargs.get("model", args[0] if args else None)
@@ -106,6 +110,12 @@ class ContrastiveTrainer(DPOTrainer):
                 "micro_batch_tokens cannot split batches under DeepSpeed (its engine steps at every backward); "
                 "remove it and use training.gradient_accumulation_steps"
             )
+
+    def _refuse_conflicts(self, facts: StageFacts) -> None:
+        """`ValueError` with the first of `align.losses.term_conflicts` (the check recipes get at validation)."""
+        conflicts = term_conflicts(self.loss_terms, facts)
+        if conflicts:
+            raise ValueError(f"{'.'.join(conflicts[0].key)}: {conflicts[0].message}")
 
     def _prepare_model(self, model) -> None:
         """The completion-only log-prob path, and per-segment attention when batches are packed."""
@@ -194,8 +204,8 @@ class ContrastiveTrainer(DPOTrainer):
         """The registry's keyword batch for this step (policy, reference if any loss reads it, lengths), and the
         policy's MoE router load-balancing loss when trl would add it (else None)."""
         k = inputs["rejected_per_prompt"]
-        if self.uses_shared_prefix and int(k) > 1:
-            raise ValueError("lddpo compares one chosen with one rejected answer; use rows with a single `rejected`")
+        if self.uses_shared_prefix:
+            self._refuse_conflicts(StageFacts(rejected_per_prompt=int(k)))
         policy = self._completion_logps(model, inputs, router_aux_loss=self.router_aux_loss_coef != 0.0)
         batch = dict(
             zip(("policy_chosen_logps", "policy_rejected_logps"), split_chosen_rejected(policy.logps, k), strict=True)

@@ -4,7 +4,6 @@ import pytest
 import torch
 
 from align.losses import LossOutput, LossTerm, combine_losses, get_loss, loss_info, loss_names, register_loss
-from align.losses.length import NEEDS_SHARED_PREFIX
 from align.losses.registry import unregister_loss
 from tests.loss_fixtures import register_test_loss_fixture  # noqa: F401  (the `register_test_loss` fixture)
 from tests.losses.documented import documented_defaults, signature_defaults
@@ -25,8 +24,8 @@ def _batch(requires_grad=False):
 
 
 def _shared_prefix(batch):
-    """Shared-prefix log-probs for NEEDS_SHARED_PREFIX losses: each sum scaled to the first min(len_c, len_r) tokens
-    (the shorter response keeps its full sum), a stand-in for the trainer's per-token prefix sums."""
+    """Shared-prefix log-probs for losses that need them (`needs_shared_prefix`): each sum scaled to the first
+    min(len_c, len_r) tokens (the shorter response keeps its full sum), a stand-in for the trainer's prefix sums."""
     shared = torch.minimum(batch["chosen_lengths"], batch["rejected_lengths"]).double()
     chosen_frac = shared / batch["chosen_lengths"].double()
     rejected_frac = shared / batch["rejected_lengths"].double()
@@ -45,7 +44,7 @@ def test_every_loss_is_finite_detached_and_differentiable(name):
     If this fails, a loss leaks gradient into its rewards/reference or returns the wrong shape.
     """
     batch = _batch(requires_grad=True)
-    if name in NEEDS_SHARED_PREFIX:
+    if loss_info(name).needs_shared_prefix:
         batch.update(_shared_prefix(batch))
     out = get_loss(name)(**batch, **loss_info(name).defaults)
     assert out.losses.shape == (4,)
@@ -198,3 +197,20 @@ def test_several_reward_terms_need_one_marked():
     combined = combine_losses(terms, **_pair_batch())
     assert combined.chosen_rewards.tolist() == pytest.approx([0.1, 0.0])
     assert reward_term([LossTerm("sft")]) == 0
+
+
+def test_term_conflicts_are_worked_out_from_registry_capabilities():
+    """One check for every caller (validate, plan, train, the trainer): dpo with `reference: none` is refused and
+    the message lists the reference-free losses from the registry; lddpo refuses cached reference sums and K = 3
+    rejected answers (it reads shared-prefix sums of one pair); simpo with `reference: none` and K = 3 is fine
+    (K negatives become K pairs). If this fails, a stage trains on missing inputs or is refused for nothing."""
+    from align.losses import StageFacts, term_conflicts
+
+    (conflict,) = term_conflicts([LossTerm("dpo")], StageFacts(reference="none"))
+    assert conflict.key == ("reference",)
+    assert conflict.message.endswith("use base or previous, or a reference-free loss (cpo, orpo, simpo)")
+    conflicts = term_conflicts([LossTerm("lddpo")], StageFacts(precompute_ref_log_probs=True, rejected_per_prompt=3))
+    assert [c.key for c in conflicts] == [("training", "precompute_ref_log_probs"), ("data",)]
+    assert "the rows have 3 rejected answers" in conflicts[1].message
+    assert term_conflicts([LossTerm("simpo")], StageFacts(reference="none", rejected_per_prompt=3)) == []
+    assert term_conflicts([LossTerm("lddpo")], StageFacts(rejected_per_prompt=1)) == []
