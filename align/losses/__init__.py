@@ -17,11 +17,12 @@ from align.losses import (  # noqa: F401  (register the built-in losses)
 )
 from align.losses.capabilities import Conflict, StageFacts, term_conflicts
 from align.losses.combine import CombinedLoss, LossTerm, combine_losses, needs_reference, reward_term
-from align.losses.registry import LossInfo, LossOutput, get_loss, loss_info, loss_names, register_loss
+from align.losses.registry import Interval, LossInfo, LossOutput, get_loss, loss_info, loss_names, register_loss
 
 __all__ = [
     "CombinedLoss",
     "Conflict",
+    "Interval",
     "StageFacts",
     "LossInfo",
     "LossOutput",

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from align.losses.preference import _logratios
-from align.losses.registry import LossOutput, as_lengths, register_loss
+from align.losses.registry import UNIT, LossOutput, as_lengths, register_loss
 
 # The summed log-probs over each pair's shared prefix (the first min(len_c, len_r) completion tokens), for policy and
 # reference, that losses registered with `needs_shared_prefix=True` read beside the standard batch's full sums.
@@ -95,7 +95,7 @@ def _shared_prefix_logratios(batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
     return _logratios(*(batch[key] for key in SHARED_PREFIX_KEYS))
 
 
-@register_loss("lddpo", needs_reference=True, needs_shared_prefix=True)
+@register_loss("lddpo", needs_reference=True, needs_shared_prefix=True, ranges={"alpha": UNIT})
 def lddpo_loss(
     *,
     policy_chosen_logps: torch.Tensor,

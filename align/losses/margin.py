@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from align.losses.preference import _logratios
-from align.losses.registry import LossOutput, register_loss
+from align.losses.registry import Interval, LossOutput, register_loss
 
 
 @register_loss("ipo", needs_reference=True)
@@ -61,7 +61,7 @@ def hinge_loss(
     return LossOutput(losses, (beta * chosen).detach(), (beta * rejected).detach())
 
 
-@register_loss("robust", needs_reference=True)
+@register_loss("robust", needs_reference=True, ranges={"label_smoothing": Interval(0.0, 0.5, open_high=True)})
 def robust_loss(
     *,
     policy_chosen_logps: torch.Tensor,

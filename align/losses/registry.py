@@ -16,8 +16,9 @@ and returns a `LossOutput`. This module imports torch only: no transformers, no 
 from __future__ import annotations
 
 import inspect
+import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
@@ -38,6 +39,30 @@ LossFn = Callable[..., LossOutput]
 
 
 @dataclass(frozen=True)
+class Interval:
+    """The values a loss parameter may take: `low`..`high`, each end open (excluded) or closed."""
+
+    low: float = -math.inf
+    high: float = math.inf
+    open_low: bool = False
+    open_high: bool = False
+
+    def __contains__(self, value: float) -> bool:
+        above = value > self.low if self.open_low else value >= self.low
+        below = value < self.high if self.open_high else value <= self.high
+        return above and below
+
+    def __str__(self) -> str:
+        return f"{'(' if self.open_low else '['}{self.low:g}, {self.high:g}{')' if self.open_high else ']'}"
+
+
+#: Every loss's β scales a log-ratio: 0 makes the loss constant (nothing learnt), a negative β trains towards the
+#: rejected answers. A loss with a `beta` parameter gets this range unless it registers another.
+POSITIVE = Interval(0.0, open_low=True, open_high=True)
+UNIT = Interval(0.0, 1.0)
+
+
+@dataclass(frozen=True)
 class LossInfo:
     """A registered loss: its function, whether it reads reference log-probs, its hyper-parameter defaults, whether
     it takes K negatives whole, and whether its rewards are implicit preference rewards (what `rewards/*` and the
@@ -50,6 +75,7 @@ class LossInfo:
     multi_negative: bool = False
     provides_rewards: bool = True
     needs_shared_prefix: bool = False
+    ranges: dict = field(default_factory=dict)
 
     @property
     def summary(self) -> str:
@@ -85,6 +111,7 @@ def register_loss(
     multi_negative: bool = False,
     provides_rewards: bool = True,
     needs_shared_prefix: bool = False,
+    ranges: dict[str, Interval] | None = None,
 ) -> Callable[[LossFn], LossFn]:
     """Register a loss under `name`.
 
@@ -93,14 +120,20 @@ def register_loss(
     (see `align.losses.combine`). `provides_rewards=False` for a term whose rewards are not preference rewards (the
     SFT term): a combined loss never reports them when another term has real ones. `needs_shared_prefix=True`: the
     function also reads the summed log-probs of each pair's shared prefix (`SHARED_PREFIX_KEYS` in
-    `align.losses.length`), so it takes pairs only and no cached reference sums.
+    `align.losses.length`), so it takes pairs only and no cached reference sums. `ranges`: the allowed values of
+    hyper-parameters (`Interval`), checked when a recipe sets them; `beta` is `POSITIVE` unless given.
     """
 
     def wrap(fn: LossFn) -> LossFn:
         if name in _LOSSES:
             raise ValueError(f"loss {name!r} is already registered")
+        defaults = _hyper_parameters(fn)
+        allowed = ({"beta": POSITIVE} if "beta" in defaults else {}) | dict(ranges or {})
+        unknown = set(allowed) - set(defaults)
+        if unknown:
+            raise ValueError(f"loss {name!r}: ranges for parameters it does not have: {sorted(unknown)}")
         _LOSSES[name] = LossInfo(
-            name, fn, needs_reference, _hyper_parameters(fn), multi_negative, provides_rewards, needs_shared_prefix
+            name, fn, needs_reference, defaults, multi_negative, provides_rewards, needs_shared_prefix, allowed
         )
         return fn
 

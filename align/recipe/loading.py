@@ -84,10 +84,9 @@ def _convert_loss(tp: Any, value: Any, path: KeyPath, out: Collector) -> Any:
                 continue
             expected = type(defaults[key]) if defaults[key] is not None else float
             converted = convert(expected, param, item_path + (key,), out)
-            if key == "beta" and converted is not _MISSING and converted <= 0:
-                # Every loss's beta scales a log-ratio: 0 makes the loss constant (nothing learnt) and a negative
-                # beta trains towards the rejected answers; both validated before.
-                out.add(item_path + (key,), f"{converted} must be positive")
+            allowed = loss_info(name).ranges.get(key)
+            if converted is not _MISSING and allowed is not None and converted not in allowed:
+                out.add(item_path + (key,), f"{converted} is outside the range of {name}'s {key}: {allowed}")
             elif converted is not _MISSING:
                 params[key] = converted
         weight = convert(float, item.get("weight", 1.0), item_path + ("weight",), out)

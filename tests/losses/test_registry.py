@@ -214,3 +214,20 @@ def test_term_conflicts_are_worked_out_from_registry_capabilities():
     assert "the rows have 3 rejected answers" in conflicts[1].message
     assert term_conflicts([LossTerm("simpo")], StageFacts(reference="none", rejected_per_prompt=3)) == []
     assert term_conflicts([LossTerm("lddpo")], StageFacts(rejected_per_prompt=1)) == []
+
+
+def test_parameter_ranges_live_on_the_registry_entry():
+    """β of every loss that has one is in (0, ∞) (0 learns nothing, < 0 trains towards the rejected answers);
+    lddpo's α is in [0, 1]; robust's label smoothing in [0, 0.5) (0.5 inverts the label). Ends worked by hand. If
+    this fails, a recipe can set a value that trains nothing or trains backwards."""
+    from align.losses import Interval
+
+    with_beta = [name for name in loss_names() if "beta" in loss_info(name).defaults]
+    assert with_beta and all(str(loss_info(name).ranges["beta"]) == "(0, inf)" for name in with_beta)
+    assert 1e-9 in loss_info("dpo").ranges["beta"] and 0.0 not in loss_info("dpo").ranges["beta"]
+    alpha = loss_info("lddpo").ranges["alpha"]
+    assert (0.0 in alpha, 1.0 in alpha, 1.01 in alpha, str(alpha)) == (True, True, False, "[0, 1]")
+    smoothing = loss_info("robust").ranges["label_smoothing"]
+    assert (0.0 in smoothing, 0.49 in smoothing, 0.5 in smoothing, str(smoothing)) == (True, True, False, "[0, 0.5)")
+    with pytest.raises(ValueError, match="ranges for parameters it does not have"):
+        register_loss("bad_range", needs_reference=False, ranges={"zeta": Interval()})(get_loss("simpo"))

@@ -193,3 +193,13 @@ def test_two_reward_terms_without_a_marked_one_are_refused_at_the_loss_line(reci
     assert [t.rewards for t in load_recipe(recipe_dir("m.yaml", marked)).recipe.stages[0].loss] == [False, True]
     sft_first = GOOD.replace("    loss: {name: dpo, beta: 0.2}", "    loss: [{name: sft}, {name: dpo}]")
     assert load_recipe(recipe_dir("s.yaml", sft_first)).recipe.stages[0].loss[1].name == "dpo"
+
+
+def test_loss_parameters_outside_their_registered_range_are_refused_at_their_line(recipe_dir):
+    """β 0 (nothing learnt) and lddpo's α 1.5 (outside [0, 1]) are one line each at the value, naming the range
+    from the loss's registry entry. If this fails, such a recipe trains nothing or something undefined."""
+    losses = "    loss: [{name: dpo, beta: 0, rewards: true}, {name: lddpo, alpha: 1.5}]"
+    problems = _problems(recipe_dir("r.yaml", GOOD.replace("    loss: {name: dpo, beta: 0.2}", losses)))
+    assert len(problems) == 2, problems
+    assert problems[0].endswith("r.yaml:8: stages[0].loss[0].beta: 0.0 is outside the range of dpo's beta: (0, inf)")
+    assert problems[1].endswith("r.yaml:8: stages[0].loss[1].alpha: 1.5 is outside the range of lddpo's alpha: [0, 1]")
