@@ -17,6 +17,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from align.training.private_api import supports_attention_backend
+
 # The layer types (transformers' `config.layer_types`) the segment attention backend reproduces.
 ATTENTION_LAYER_TYPES = frozenset({"full_attention", "sliding_attention"})
 
@@ -101,7 +103,7 @@ def packed_refusal(model, aux_loss_coef: float = 0.0) -> str | None:
         return f"model type {config.model_type!r} is not on align's list of families proven exact when packed"
     if not family.packed:
         return f"{config.model_type} layers that are not attention (e.g. convolutions) would mix packed answers"
-    if not getattr(model, "_supports_attention_backend", False):
+    if not supports_attention_backend(model):
         return f"{type(model).__name__} does not route attention through transformers' AttentionInterface"
     layer_types = set(getattr(config, "layer_types", None) or ())
     if layer_types - ATTENTION_LAYER_TYPES:

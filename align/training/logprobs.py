@@ -98,16 +98,21 @@ def _padded_completion_logps(model, target_mask, scaling: HeadScaling, chunk_tok
         kwargs["output_router_logits"] = True
     outputs = getattr(model, model.base_model_prefix)(**kwargs)
     # Position t predicts token t+1: the completion tokens are scored from the positions just before them.
-    lm_head = model.get_output_embeddings()
-    with head_weights(lm_head) as head:
-        picked = outputs.last_hidden_state[:, :-1][target_mask].to(head[0].device)
-        targets = input_ids[:, 1:][target_mask].to(head[0].device)
-        chunk = chunk_tokens or default_chunk_tokens(head[0].size(0), head[0].device)
-        token_logps = chunked_target_logps(picked, targets, lm_head, chunk, scaling, head)
+    hidden = outputs.last_hidden_state[:, :-1][target_mask]
+    token_logps = _head_logps(model, hidden, input_ids[:, 1:][target_mask], scaling, chunk_tokens)
     aux = None
     if router_aux_loss:
         aux = router_load_balancing_loss(model, outputs.router_logits, kwargs.get("attention_mask"))
     return _from_token_logps(token_logps, target_mask, aux)
+
+
+def _head_logps(model, hidden, targets, scaling: HeadScaling, chunk_tokens: int | None) -> torch.Tensor:
+    """log p(target) (N,) of the selected hidden states (N, H) through the model's head, whole under any engine."""
+    lm_head = model.get_output_embeddings()
+    with head_weights(lm_head) as head:
+        device = head[0].device
+        chunk = chunk_tokens or default_chunk_tokens(head[0].size(0), device)
+        return chunked_target_logps(hidden.to(device), targets.to(device), lm_head, chunk, scaling, head)
 
 
 def _full_logits_completion_logps(forward, target_mask, router_aux_loss, **kwargs) -> CompletionLogps:
@@ -134,12 +139,7 @@ def _packed_completion_logps(model, packed: dict, scaling: HeadScaling, chunk_to
         **kwargs,
     ).last_hidden_state[0]
     _check_every_layer_packed(model, segments)
-    lm_head = model.get_output_embeddings()
-    with head_weights(lm_head) as head:
-        picked = hidden[packed["target_index"]].to(head[0].device)
-        targets = packed["target_ids"].to(head[0].device)
-        chunk = chunk_tokens or default_chunk_tokens(head[0].size(0), head[0].device)
-        token_logps = chunked_target_logps(picked, targets, lm_head, chunk, scaling, head)
+    token_logps = _head_logps(model, hidden[packed["target_index"]], packed["target_ids"], scaling, chunk_tokens)
     sequences, rank = packed["target_sequence"].to(token_logps.device), packed["target_rank"].to(token_logps.device)
     width = int(rank.max()) + 1 if rank.numel() else 1
     shape = (packed["sequence_lengths"].numel(), width)

@@ -10,7 +10,7 @@ handed to X unchanged, with X's own mask. This needs a model whose attention goe
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
@@ -47,6 +47,19 @@ class PairSegments:
 
     calls: list[AttentionCall]
     layers_run: int = 0  # attention layers that ran this layout (the packed forward checks it covered every layer)
+    # Masks under a sliding window (or explicit attention), built at the first layer that asks and reused by the
+    # others: (call index, window) → mask.
+    dense_masks: dict = field(default_factory=dict)
+
+    def mask(self, index: int, window: int | None, dense: bool, device) -> torch.Tensor | None:
+        """Call `index`'s mask: its own (None: causal) unless a window applies or `dense` asks for a tensor."""
+        call = self.calls[index]
+        if window is None and not (dense and call.mask is None):
+            return call.mask
+        if (index, window) not in self.dense_masks:
+            keys = sum(last - first for first, last in call.keys)
+            self.dense_masks[index, window] = window_mask(call.query[1] - call.query[0], keys, window, device)
+        return self.dense_masks[index, window]
 
     @classmethod
     def build(cls, segment_lengths: torch.Tensor, token_part: torch.Tensor) -> PairSegments:
@@ -92,12 +105,10 @@ def segment_attention(
     """
     explicit = softcap is not None or sinks is not None
     pieces = []
-    for call in segments.calls:
+    for index, call in enumerate(segments.calls):
         q = query[:, :, call.query[0] : call.query[1]]
         k, v = _gather(key, call.keys), _gather(value, call.keys)
-        mask = call.mask
-        if sliding_window is not None or (explicit and mask is None):
-            mask = window_mask(q.size(2), k.size(2), sliding_window, q.device)
+        mask = segments.mask(index, sliding_window, explicit, q.device)
         if explicit:
             pieces.append(_explicit_attention(q, k, v, mask, scaling, dropout, softcap, sinks))
             continue

@@ -175,3 +175,29 @@ def test_one_dpo_step_equals_stock_trl(name, tiny_model_dir, tmp_path):
     assert abs(stock_loss - 0.6931) > 1e-3, "the policy should differ from its reference"
     assert loss == pytest.approx(stock_loss, abs=1e-4), f"{name}: loss {loss} vs trl {stock_loss}"
     assert norm == pytest.approx(stock_norm, abs=1e-4, rel=1e-4), f"{name}: gradient norm {norm} vs trl {stock_norm}"
+
+
+def test_a_family_off_the_allow_list_trains_padded_on_full_logits_and_stays_exact(monkeypatch):
+    """A model type align has not proven (here Llama taken off the list) gets the padded layout and log-probs from
+    the model's own full logits: it says so, and log-probs and every LoRA gradient still equal the plain forward
+    within 1e-5. If this fails, unlisted families are either refused outright or trained through the unproven path."""
+    from align.training import families
+
+    monkeypatch.delitem(families.FAMILIES, "llama")
+    model = build_family("llama", VOCAB)
+    choice = choose_layout(model, "packed")
+    assert (choice.batch_layout, choice.log_probs) == ("padded", "full logits")
+    assert "not on align's list" in choice.why
+    rows = tokenised_rows(3)
+    sequences = trl_sequences(rows)
+    weights = torch.linspace(-1.0, 1.5, len(sequences))
+    reference = lora(build_family("llama", VOCAB))
+    expected = plain_logps(reference, sequences)
+    (expected * weights).sum().backward()
+    policy = lora(build_family("llama", VOCAB))
+    got = align_logps(policy, rows, "padded")
+    assert (got - expected).abs().max().item() < 1e-5
+    (got * weights).sum().backward()
+    for (param_name, p), (_, q) in zip(policy.named_parameters(), reference.named_parameters(), strict=True):
+        if q.requires_grad:
+            assert (p.grad - q.grad).abs().max().item() < 1e-5, param_name
