@@ -112,9 +112,13 @@ def _add_train(sub) -> None:
     _recipe_arguments(train)
     train.add_argument("--output-dir", metavar="DIR", help="where outputs go (default: the recipe's output_dir)")
     again = train.add_mutually_exclusive_group()
-    again.add_argument("--resume", action="store_true", help="continue the unfinished run in the output folder: "
-                       "skip its finished stages, restart the unfinished one from its latest checkpoint; safe to "
-                       "repeat: starts a run if there is none yet, does nothing if it finished")  # fmt: skip
+    again.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the unfinished run in the output folder: "
+        "skip its finished stages, restart the unfinished one from its latest checkpoint; safe to "
+        "repeat: starts a run if there is none yet, does nothing if it finished",
+    )
     again.add_argument("--overwrite", action="store_true", help="replace a previous run in the output folder")
     train.set_defaults(func=_cmd_train)
 
@@ -168,8 +172,11 @@ def _add_eval(sub) -> None:
         help='JSONL preference rows {"prompt", "chosen", "rejected", "kind"?}: report pair_accuracy (the adapter\'s '
         "implicit reward against the base model) overall and by kind",
     )
-    ev.add_argument("--reference-free", action="store_true", help="pair accuracy from length-normalised log-probs "
-                    "of the model alone (for simpo/cpo/orpo runs)")  # fmt: skip
+    ev.add_argument(
+        "--reference-free",
+        action="store_true",
+        help="pair accuracy from length-normalised log-probs of the model alone (for simpo/cpo/orpo runs)",
+    )
     ev.add_argument("--output", metavar="OUT.json", help="write the figures and every answer here")
     ev.add_argument("--max-new-tokens", type=int, default=192, metavar="N", help="answer length cap (default 192)")
     ev.add_argument("--batch-size", type=int, default=8, metavar="N", help="prompts per generation batch (default 8)")
@@ -231,8 +238,11 @@ def main(argv: list[str] | None = None) -> int:
         if exc.errno not in STORAGE_ERRORS:
             raise
         where = exc.filename or "output"
-        print(f"error: {where}: cannot write: {exc.strerror}; free some space or choose another --output-dir "
-              "(a stopped run continues with --resume)", file=sys.stderr)  # fmt: skip
+        print(
+            f"error: {where}: cannot write: {exc.strerror}; free some space or choose another --output-dir "
+            "(a stopped run continues with --resume)",
+            file=sys.stderr,
+        )
         return EXIT_USER_ERROR
     except GateMissed as missed:
         for line in missed.lines:

@@ -36,14 +36,22 @@ def _add_inspect(sub) -> None:
         "scorer's summaries. Given a recipe, every source of every stage is checked with the recipe's tokenizer and "
         "the stage's max_length. Exit 0 clean, 1 problems found, 2 unreadable input.",
     )
-    inspect.add_argument("target", metavar="PATH_OR_RECIPE", help="a data file, save_to_disk folder, Hub id, or a "
-                         "YAML recipe")  # fmt: skip
+    inspect.add_argument(
+        "target", metavar="PATH_OR_RECIPE", help="a data file, save_to_disk folder, Hub id, or a YAML recipe"
+    )
     inspect.add_argument("--json", action="store_true", help="print the reports as JSON")
     inspect.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a recipe value")
-    inspect.add_argument("--format", default="auto", help="row format of a data file (auto, standard, "
-                         "conversational, implicit_prompt, scored, completion); default auto")  # fmt: skip
-    inspect.add_argument("--model", help="measure lengths in this model's tokens (a recipe defaults to its own "
-                         "model; a data file to words unless --max-length is given)")  # fmt: skip
+    inspect.add_argument(
+        "--format",
+        default="auto",
+        help="row format of a data file (auto, standard, "
+        "conversational, implicit_prompt, scored, completion); default auto",
+    )
+    inspect.add_argument(
+        "--model",
+        help="measure lengths in this model's tokens (a recipe defaults to its own "
+        "model; a data file to words unless --max-length is given)",
+    )
     inspect.add_argument("--max-length", type=int, metavar="N", help="report rows longer than N tokens (data file)")
     inspect.add_argument("--split", default="train", help="split of a save_to_disk folder or Hub dataset")
     inspect.set_defaults(func=_cmd_inspect)
@@ -93,8 +101,9 @@ def _cmd_build(args) -> int:
         negatives=args.negatives,
     )
     columns = _key_values(args.column, "--column")
-    report = write_pairs(args.input, args.output, options, columns=columns, split=args.split,
-                         drop_bad_rows=args.drop_bad_rows)  # fmt: skip
+    report = write_pairs(
+        args.input, args.output, options, columns=columns, split=args.split, drop_bad_rows=args.drop_bad_rows
+    )
     print(report.to_text())
     return 0
 
@@ -112,34 +121,72 @@ def _add_build(sub) -> None:
     )
     build.add_argument("input", metavar="INPUT", help="a data file, save_to_disk folder or Hub id")
     build.add_argument("-o", "--output", required=True, metavar="OUTPUT.jsonl", help="where the pairs go")
-    build.add_argument("--score", choices=("data", "concise", "both"), default="data", help="rank by the data's "
-                       "scores, align's concise score, or the data's scores where the concise score agrees "
-                       "(default data; unscored input always uses concise)")  # fmt: skip
+    build.add_argument(
+        "--score",
+        choices=("data", "concise", "both"),
+        default="data",
+        help="rank by the data's "
+        "scores, align's concise score, or the data's scores where the concise score agrees "
+        "(default data; unscored input always uses concise)",
+    )
     build.add_argument("--score-key", help="which named score ranks completions with several")
-    build.add_argument("--score-weight", action="append", default=[], metavar="NAME=W",
-                       help="rank by a weighted sum of named scores (repeatable)")  # fmt: skip
+    build.add_argument(
+        "--score-weight",
+        action="append",
+        default=[],
+        metavar="NAME=W",
+        help="rank by a weighted sum of named scores (repeatable)",
+    )
     build.add_argument("--min-margin", type=float, default=0.0, help="least score difference of a pair (default 0)")
     build.add_argument("--max-pairs-per-prompt", type=int, metavar="N", help="keep at most N pairs per prompt")
-    build.add_argument("--max-length-ratio", type=float, metavar="R", help="skip pairs whose longer answer has more "
-                       "than R times the words of the shorter")  # fmt: skip
-    build.add_argument("--max-chosen-shorter-share", type=float, metavar="S", help="at most this share of rows "
-                       "may choose the shorter answer (lowest margins dropped first)")  # fmt: skip
-    build.add_argument("--difficulty-thresholds", metavar="LO,HI", help="margin >= HI easy, < LO hard (default: "
-                       "tertiles of the margins)")  # fmt: skip
-    build.add_argument("--negatives", type=int, default=1, metavar="K", help="K > 1: one row per prompt, its best "
-                       "answer against K rejected answers")  # fmt: skip
-    build.add_argument("--column", action="append", default=[], metavar="OURS=THEIRS",
-                       help="map a column: prompt=question, completions=answers (repeatable)")  # fmt: skip
+    build.add_argument(
+        "--max-length-ratio",
+        type=float,
+        metavar="R",
+        help="skip pairs whose longer answer has more than R times the words of the shorter",
+    )
+    build.add_argument(
+        "--max-chosen-shorter-share",
+        type=float,
+        metavar="S",
+        help="at most this share of rows may choose the shorter answer (lowest margins dropped first)",
+    )
+    build.add_argument(
+        "--difficulty-thresholds",
+        metavar="LO,HI",
+        help="margin >= HI easy, < LO hard (default: tertiles of the margins)",
+    )
+    build.add_argument(
+        "--negatives",
+        type=int,
+        default=1,
+        metavar="K",
+        help="K > 1: one row per prompt, its best answer against K rejected answers",
+    )
+    build.add_argument(
+        "--column",
+        action="append",
+        default=[],
+        metavar="OURS=THEIRS",
+        help="map a column: prompt=question, completions=answers (repeatable)",
+    )
     build.add_argument("--split", default="train", help="split of a save_to_disk folder or Hub dataset")
-    build.add_argument("--drop-bad-rows", action="store_true", help="leave bad input rows out (counted in the "
-                       "report) instead of stopping at the first")  # fmt: skip
+    build.add_argument(
+        "--drop-bad-rows",
+        action="store_true",
+        help="leave bad input rows out (counted in the report) instead of stopping at the first",
+    )
     build.set_defaults(func=_cmd_build)
 
 
 def add_data(sub) -> None:
     """The `align data` command group."""
-    data = sub.add_parser("data", help="inspect and build preference data", description="Data tools: `inspect` "
-                          "lints data, `build` turns scored or multi-answer data into preference pairs.")  # fmt: skip
+    data = sub.add_parser(
+        "data",
+        help="inspect and build preference data",
+        description="Data tools: `inspect` "
+        "lints data, `build` turns scored or multi-answer data into preference pairs.",
+    )
     group = data.add_subparsers(dest="data_command", metavar="COMMAND", parser_class=type(data))
     _add_inspect(group)
     _add_build(group)

@@ -34,17 +34,27 @@ def _start(loaded: LoadedRecipe, outputs: RunOutputs, resume: bool, overwrite: b
         outputs.write_resolved_recipe(loaded.resolved_raw())
         if point is not None:
             dropped = trim_metrics(outputs, point)
-            logger.warning("resuming %s: %d stage(s) done, stage %s from %s (%d metrics rows to be logged again)",
-                           outputs.root, len(point.finished), point.next_stage, point.checkpoint or "its start",
-                           dropped)  # fmt: skip
+            logger.warning(
+                "resuming %s: %d stage(s) done, stage %s from %s (%d metrics rows to be logged again)",
+                outputs.root,
+                len(point.finished),
+                point.next_stage,
+                point.checkpoint or "its start",
+                dropped,
+            )
     process_state().wait_for_everyone()
     return point
 
 
 def _load_policy(recipe, outputs: RunOutputs, point: ResumePoint | None):
     """The base model, with the last finished stage's adapter loaded (trainable) when resuming after it."""
-    model = load_model(recipe.model.name, recipe.model.dtype, recipe.model.attn_implementation,
-                       recipe.model.trust_remote_code, quantization=recipe.model.quantization)  # fmt: skip
+    model = load_model(
+        recipe.model.name,
+        recipe.model.dtype,
+        recipe.model.attn_implementation,
+        recipe.model.trust_remote_code,
+        quantization=recipe.model.quantization,
+    )
     if point is not None and point.finished:
         from peft import PeftModel
 
@@ -57,8 +67,13 @@ def _unsharded_policy(recipe, result):
     after a sharded engine (FSDP2, ZeRO-3), whose wrapped model another trainer cannot wrap again."""
     from peft import get_peft_model
 
-    model = load_model(recipe.model.name, recipe.model.dtype, recipe.model.attn_implementation,
-                       recipe.model.trust_remote_code, quantization=recipe.model.quantization)  # fmt: skip
+    model = load_model(
+        recipe.model.name,
+        recipe.model.dtype,
+        recipe.model.attn_implementation,
+        recipe.model.trust_remote_code,
+        quantization=recipe.model.quantization,
+    )
     model = get_peft_model(model, result.model.peft_config["default"])
     missing, unexpected = model.load_state_dict(result.adapter_state, strict=False)
     if unexpected or any(name in missing for name in result.adapter_state):
@@ -66,8 +81,9 @@ def _unsharded_policy(recipe, result):
     return model
 
 
-def run_recipe(loaded: LoadedRecipe, output_dir: str | Path | None = None, resume: bool = False,
-               overwrite: bool = False) -> dict[str, Any]:  # fmt: skip
+def run_recipe(
+    loaded: LoadedRecipe, output_dir: str | Path | None = None, resume: bool = False, overwrite: bool = False
+) -> dict[str, Any]:
     """Train every stage of `loaded`; return the summary also written to `OUTPUT/summary.json`.
 
     `resume`: skip the stages an earlier, unfinished run of the same recipe finished, and continue its unfinished
@@ -114,8 +130,9 @@ def _start_tracker(loaded: LoadedRecipe, outputs: RunOutputs, point: ResumePoint
     return tracker
 
 
-def _train_stages(loaded: LoadedRecipe, outputs: RunOutputs, point: ResumePoint | None, summary: dict,
-                  tracker: Tracker) -> None:  # fmt: skip
+def _train_stages(
+    loaded: LoadedRecipe, outputs: RunOutputs, point: ResumePoint | None, summary: dict, tracker: Tracker
+) -> None:
     """Every stage not already done, in order, the adapter carried; `summary` is updated and written as it goes."""
     from transformers import set_seed
 
@@ -136,17 +153,31 @@ def _train_stages(loaded: LoadedRecipe, outputs: RunOutputs, point: ResumePoint 
             model = model.unload()
         logger.info("stage %s: %d training rows, %d held-out rows", stage.name, len(train_rows), len(eval_rows))
         checkpoint = point.checkpoint if point and stage.name == point.next_stage else None
-        result = run_stage(stage=stage, model=model, tokenizer=tokenizer, train_rows=train_rows, eval_rows=eval_rows,
-                           training=loaded.stage_training(stage), peft=recipe.peft, seed=recipe.seed, tracker=tracker,
-                           run_name=redact(recipe.name), outputs=outputs, step_offset=step_offset,
-                           resume_from=str(checkpoint) if checkpoint else None)  # fmt: skip
+        result = run_stage(
+            stage=stage,
+            model=model,
+            tokenizer=tokenizer,
+            train_rows=train_rows,
+            eval_rows=eval_rows,
+            training=loaded.stage_training(stage),
+            peft=recipe.peft,
+            seed=recipe.seed,
+            tracker=tracker,
+            run_name=redact(recipe.name),
+            outputs=outputs,
+            step_offset=step_offset,
+            resume_from=str(checkpoint) if checkpoint else None,
+        )
         model = result.model if result.adapter_state is None else _unsharded_policy(recipe, result)
         step_offset += result.steps
         stage_summary = {**result.summary, "rows": row_counts}
         summary["stages"].append(stage_summary)
         try:
-            stage_summary.update(check_stage(loaded, stage, model, tokenizer, outputs, base_answers, step_offset,
-                                             result.summary["eval"], tracker))  # fmt: skip
+            stage_summary.update(
+                check_stage(
+                    loaded, stage, model, tokenizer, outputs, base_answers, step_offset, result.summary["eval"], tracker
+                )
+            )
         except GateMissed as missed:
             stage_summary.update(missed.checked, gates_missed=missed.lines)
             if state.is_main_process:
@@ -159,9 +190,17 @@ def _train_stages(loaded: LoadedRecipe, outputs: RunOutputs, point: ResumePoint 
         outputs.write_summary(summary)
 
 
-def check_stage(loaded: LoadedRecipe, stage, model, tokenizer, outputs: RunOutputs, base_answers: BaseAnswers,
-                step: int, eval_figures: dict[str, float],
-                tracker: Tracker | None = None) -> dict[str, Any]:  # fmt: skip
+def check_stage(
+    loaded: LoadedRecipe,
+    stage,
+    model,
+    tokenizer,
+    outputs: RunOutputs,
+    base_answers: BaseAnswers,
+    step: int,
+    eval_figures: dict[str, float],
+    tracker: Tracker | None = None,
+) -> dict[str, Any]:
     """After a stage: answer its probe prompts (figures to metrics.jsonl, answers to OUTPUT/<stage>/probes.jsonl),
     then check its gates against those and the held-out `eval_figures`; `GateMissed` when one fails. Returns the
     stage's `probe` figures and `gates` results for summary.json."""

@@ -43,8 +43,10 @@ class GateResult:
         if self.value is None:
             return f"stage {stage!r} missed gate {self.gate}: {gate.describe} was not measured ({gate.figure} missing)"
         relation = "below the floor" if gate.floor else "above the limit"
-        return (f"stage {stage!r} missed gate {self.gate}: {gate.describe} is {self.value:.4g}, {relation} "
-                f"{self.limit:g} by {abs(self.value - self.limit):.4g}")  # fmt: skip
+        return (
+            f"stage {stage!r} missed gate {self.gate}: {gate.describe} is {self.value:.4g}, {relation} "
+            f"{self.limit:g} by {abs(self.value - self.limit):.4g}"
+        )
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -14,8 +14,13 @@ RECIPE_SUFFIXES = (".yaml", ".yml")
 def _stage_max_length(loaded, stage) -> int | None:
     from align.recipe.passthrough import hardware_neutral, make_trainer_config
 
-    config = make_trainer_config(stage.kind, hardware_neutral(loaded.stage_training(stage)),
-                                 output_dir="/tmp/align-inspect", seed=0, report_to="none")  # fmt: skip
+    config = make_trainer_config(
+        stage.kind,
+        hardware_neutral(loaded.stage_training(stage)),
+        output_dir="/tmp/align-inspect",
+        seed=0,
+        report_to="none",
+    )
     return config.max_length
 
 
@@ -34,20 +39,34 @@ def inspect_recipe(recipe_path: str, overrides: list[str], model: str | None = N
         fmt = "completion" if stage.kind == "sft" else None
         for role, sources in (("train", stage.data.train), ("eval", stage.data.eval)):
             for source in sources:
-                key = (source.path, fmt or source.format, tuple(sorted(source.columns.items())), source.split,
-                       max_length, role)  # fmt: skip
+                key = (
+                    source.path,
+                    fmt or source.format,
+                    tuple(sorted(source.columns.items())),
+                    source.split,
+                    max_length,
+                    role,
+                )
                 if key in reports:
                     reports[key].stage += f", {stage.name}"
                     continue
-                report = lint_source(source.path, fmt or source.format, source.columns, loaded.base_dir, source.split,
-                                     tokenizer=tokenizer, max_length=max_length)  # fmt: skip
+                report = lint_source(
+                    source.path,
+                    fmt or source.format,
+                    source.columns,
+                    loaded.base_dir,
+                    source.split,
+                    tokenizer=tokenizer,
+                    max_length=max_length,
+                )
                 report.stage, report.role = stage.name, role
                 reports[key] = report
     return list(reports.values())
 
 
-def inspect_path(path: str, fmt: str = "auto", model: str | None = None, max_length: int | None = None,
-                 split: str = "train") -> list[SourceReport]:  # fmt: skip
+def inspect_path(
+    path: str, fmt: str = "auto", model: str | None = None, max_length: int | None = None, split: str = "train"
+) -> list[SourceReport]:
     """The report for one file, folder or Hub id; lengths in `model`'s tokens when given, else in words."""
     tokenizer = None
     if model or max_length:
@@ -57,8 +76,14 @@ def inspect_path(path: str, fmt: str = "auto", model: str | None = None, max_len
     return [lint_source(path, fmt, split=split, tokenizer=tokenizer, max_length=max_length)]
 
 
-def inspect_target(target: str, overrides: list[str] = (), fmt: str = "auto", model: str | None = None,
-                   max_length: int | None = None, split: str = "train") -> list[SourceReport]:  # fmt: skip
+def inspect_target(
+    target: str,
+    overrides: list[str] = (),
+    fmt: str = "auto",
+    model: str | None = None,
+    max_length: int | None = None,
+    split: str = "train",
+) -> list[SourceReport]:
     """A recipe (`.yaml`/`.yml`) or a data source."""
     if Path(target).suffix.lower() in RECIPE_SUFFIXES:
         return inspect_recipe(target, list(overrides), model)
@@ -121,12 +146,16 @@ def render_text(reports: list[SourceReport]) -> str:
             lines += [f"{report.path}{where}: unreadable: {report.fatal}", ""]
             continue
         limit = f", max_length {report.max_length}" if report.max_length else ""
-        lines.append(f"{report.path}{where}: format {report.format}, {report.rows_read} rows read, "
-                     f"{report.rows_ok} usable{limit}")  # fmt: skip
+        lines.append(
+            f"{report.path}{where}: format {report.format}, {report.rows_read} rows read, "
+            f"{report.rows_ok} usable{limit}"
+        )
         lines += _render_problems(report) + _render_stats(report.stats) + [""]
     code = overall_exit_code(reports)
     bad = sum(1 for r in reports if r.exit_code)
-    verdict = {0: f"clean: {len(reports)} source(s), no problems",
-               1: f"problems found in {bad} of {len(reports)} source(s)",
-               2: f"unreadable input in {bad} of {len(reports)} source(s)"}[code]  # fmt: skip
+    verdict = {
+        0: f"clean: {len(reports)} source(s), no problems",
+        1: f"problems found in {bad} of {len(reports)} source(s)",
+        2: f"unreadable input in {bad} of {len(reports)} source(s)",
+    }[code]
     return "\n".join(lines + [verdict])

@@ -97,8 +97,10 @@ class RunOutputs:
             ) from None
         free = shutil.disk_usage(self.root).free
         if free < MIN_FREE_BYTES:
-            message = (f"only {free / 2**20:.0f} MiB free; a run needs at least {MIN_FREE_BYTES / 2**20:.0f} MiB for "
-                       "adapters and checkpoints: free some space or choose another --output-dir")  # fmt: skip
+            message = (
+                f"only {free / 2**20:.0f} MiB free; a run needs at least {MIN_FREE_BYTES / 2**20:.0f} MiB for "
+                "adapters and checkpoints: free some space or choose another --output-dir"
+            )
             raise AlignError(Problem(str(self.root), message))
         if free < LOW_FREE_BYTES:
             logger.warning("%s: only %.1f GiB free; checkpoints of a large model may not fit", self.root, free / 2**30)

@@ -53,8 +53,13 @@ def plan_stage(loaded: LoadedRecipe, stage: StageConfig, tokenizer) -> StagePlan
     from align.selection import stage_rows
 
     train, held, _ = stage_rows(loaded, stage, loaded.recipe.seed)
-    config = make_trainer_config(stage.kind, hardware_neutral(loaded.stage_training(stage)),
-                                 output_dir="/tmp/align-plan", seed=0, report_to="none")  # fmt: skip
+    config = make_trainer_config(
+        stage.kind,
+        hardware_neutral(loaded.stage_training(stage)),
+        output_dir="/tmp/align-plan",
+        seed=0,
+        report_to="none",
+    )
     epochs = math.ceil(config.num_train_epochs) if not (config.max_steps and config.max_steps > 0) else 1
     loss = (
         "sft (trl)"
@@ -84,10 +89,22 @@ def plan_recipe(loaded: LoadedRecipe) -> list[StagePlan]:
 def format_plan(plans: list[StagePlan]) -> str:
     """A fixed-width table, one stage per line, with a total."""
     header = ("stage", "kind", "rows", "eval", "steps", "loss", "reference", "tokens")
-    lines = [[p.name, p.kind, str(p.train_rows), str(p.eval_rows), str(p.steps), p.loss, p.reference,
-              f"{p.train_tokens:,}"] for p in plans]  # fmt: skip
-    lines.append(["total", "", str(sum(p.train_rows for p in plans)), str(sum(p.eval_rows for p in plans)),
-                  str(sum(p.steps for p in plans)), "", "", f"{sum(p.train_tokens for p in plans):,}"])  # fmt: skip
+    lines = [
+        [p.name, p.kind, str(p.train_rows), str(p.eval_rows), str(p.steps), p.loss, p.reference, f"{p.train_tokens:,}"]
+        for p in plans
+    ]
+    lines.append(
+        [
+            "total",
+            "",
+            str(sum(p.train_rows for p in plans)),
+            str(sum(p.eval_rows for p in plans)),
+            str(sum(p.steps for p in plans)),
+            "",
+            "",
+            f"{sum(p.train_tokens for p in plans):,}",
+        ]
+    )
     widths = [max(len(row[i]) for row in [header, *lines]) for i in range(len(header))]
     render = lambda row: "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()  # noqa: E731
     return "\n".join([render(header), render(["-" * w for w in widths]), *map(render, lines)])

@@ -59,8 +59,16 @@ def _mark_stages(ax, spans: list[StageSpan]) -> None:
     for x in boundary_steps(spans):
         ax.axvline(x, color="0.4", linestyle="--", linewidth=0.8)
     for span in spans:
-        ax.text((span.start + span.end) / 2, 1.01, span.name, transform=ax.get_xaxis_transform(), ha="center",
-                va="bottom", fontsize=8, color="0.3")  # fmt: skip
+        ax.text(
+            (span.start + span.end) / 2,
+            1.01,
+            span.name,
+            transform=ax.get_xaxis_transform(),
+            ha="center",
+            va="bottom",
+            fontsize=8,
+            color="0.3",
+        )
     if spans:
         ax.set_xlim(spans[0].start, max(span.end for span in spans))
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
@@ -70,28 +78,59 @@ def _mark_stages(ax, spans: list[StageSpan]) -> None:
 # A time-series figure: file, title, caption, and its panels as (y label, [(metrics key, legend label)]). Keys with
 # the `eval_` prefix are held-out figures, drawn as markers at the step they were measured; others as lines.
 TIME_SERIES = [
-    ("loss.png", "Loss", "Training loss per logged step (line) and held-out loss (markers) at each evaluation; "
-     "an SFT stage's loss is token cross-entropy, a preference stage's its combined contrastive loss, so the scale "
-     "can jump at a boundary.", [("loss", [("loss", "train"), ("eval_loss", "held-out")])]),
-    ("rewards.png", "Preference rewards", "Implicit reward margin (chosen − rejected, in nats × β) and reward "
-     "accuracy (share of pairs with a positive margin) per step, with held-out values as markers.",
-     [("reward margin", [("rewards/margins", "train"), ("eval_rewards/margins", "held-out")]),
-      ("reward accuracy", [("rewards/accuracies", "train"), ("eval_rewards/accuracies", "held-out")])]),
-    ("lengths.png", "Pair lengths", "Mean completion length in tokens of the chosen and rejected answers in each "
-     "training batch, and the share of pairs whose chosen answer is the shorter one.",
-     [("tokens", [("lengths/chosen", "chosen"), ("lengths/rejected", "rejected"),
-                  ("eval_lengths/chosen", "chosen (held-out)"), ("eval_lengths/rejected", "rejected (held-out)")]),
-      ("chosen shorter (fraction)", [("lengths/chosen_shorter_frac", "train"),
-                                     ("eval_lengths/chosen_shorter_frac", "held-out")])]),
-]  # fmt: skip
+    (
+        "loss.png",
+        "Loss",
+        "Training loss per logged step (line) and held-out loss (markers) at each evaluation; "
+        "an SFT stage's loss is token cross-entropy, a preference stage's its combined contrastive loss, so the scale "
+        "can jump at a boundary.",
+        [("loss", [("loss", "train"), ("eval_loss", "held-out")])],
+    ),
+    (
+        "rewards.png",
+        "Preference rewards",
+        "Implicit reward margin (chosen − rejected, in nats × β) and reward "
+        "accuracy (share of pairs with a positive margin) per step, with held-out values as markers.",
+        [
+            ("reward margin", [("rewards/margins", "train"), ("eval_rewards/margins", "held-out")]),
+            ("reward accuracy", [("rewards/accuracies", "train"), ("eval_rewards/accuracies", "held-out")]),
+        ],
+    ),
+    (
+        "lengths.png",
+        "Pair lengths",
+        "Mean completion length in tokens of the chosen and rejected answers in each "
+        "training batch, and the share of pairs whose chosen answer is the shorter one.",
+        [
+            (
+                "tokens",
+                [
+                    ("lengths/chosen", "chosen"),
+                    ("lengths/rejected", "rejected"),
+                    ("eval_lengths/chosen", "chosen (held-out)"),
+                    ("eval_lengths/rejected", "rejected (held-out)"),
+                ],
+            ),
+            (
+                "chosen shorter (fraction)",
+                [("lengths/chosen_shorter_frac", "train"), ("eval_lengths/chosen_shorter_frac", "held-out")],
+            ),
+        ],
+    ),
+]
 
 
 def _plot_time_series(run: Run, out: Path, file: str, title: str, caption: str, panels: list) -> Plot:
     """One figure with a panel per (label, keys), every panel marked with the stage boundaries."""
     keys = [key for _, pairs in panels for key, _ in pairs]
     if not any(series(run.rows, key)[0] for key in keys):
-        return Plot(file, title, caption, f"metrics.jsonl has none of {', '.join(f'`{k}`' for k in keys)}" +
-                    (" (only preference stages log them)" if file != "loss.png" else ""))  # fmt: skip
+        return Plot(
+            file,
+            title,
+            caption,
+            f"metrics.jsonl has none of {', '.join(f'`{k}`' for k in keys)}"
+            + (" (only preference stages log them)" if file != "loss.png" else ""),
+        )
     fig, axes = _figure(len(panels), f"{title} — {run.summary.get('recipe', run.root.name)}")
     for ax, (ylabel, pairs) in zip(axes, panels, strict=True):
         for index, (key, label) in enumerate(pairs):
@@ -146,8 +185,13 @@ def _plot_response_lengths(run: Run, out: Path) -> Plot:
     file, title = "response_lengths.png", "Response lengths before/after"
     found = response_lengths(run)
     if found is None:
-        return Plot(file, title, "", "no generations were recorded: no stage had probe prompts (`eval.prompts`) and "
-                    "there is no `eval.json` from `align eval --output` in the output folder")  # fmt: skip
+        return Plot(
+            file,
+            title,
+            "",
+            "no generations were recorded: no stage had probe prompts (`eval.prompts`) and "
+            "there is no `eval.json` from `align eval --output` in the output folder",
+        )
     source, after, base, tuned = found
     low, high = min(base + tuned), max(base + tuned)
     width = max(1, math.ceil((high - low + 1) / 30))
@@ -165,8 +209,11 @@ def _plot_response_lengths(run: Run, out: Path) -> Plot:
     ax.set_ylabel("answers")
     ax.legend(loc="best", fontsize=8)
     _save(fig, out / file)
-    means = "; ".join(f"{name} mean {sum(v) / len(v):.1f} tokens over {len(v)} answers"
-                      for name, v in (("before (base model)", base), (after, tuned)) if v)  # fmt: skip
+    means = "; ".join(
+        f"{name} mean {sum(v) / len(v):.1f} tokens over {len(v)} answers"
+        for name, v in (("before (base model)", base), (after, tuned))
+        if v
+    )
     missing = "" if base else " No base-model answers were recorded (run `align eval` with `--baseline`)."
     return Plot(file, title, f"Histogram of answer lengths in tokens from the {source}: {means}.{missing}")
 
@@ -178,8 +225,11 @@ def probe_figures(run: Run) -> dict[str, dict[str, float]]:
     for row in run.rows:
         if any(k.startswith("probe/") for k in row):
             from_rows[str(row.get("stage"))] = {k: v for k, v in row.items() if k.startswith("probe/")}
-    return {span.name: by_stage.get(span.name) or from_rows[span.name] for span in run.spans
-            if by_stage.get(span.name) or span.name in from_rows}  # fmt: skip
+    return {
+        span.name: by_stage.get(span.name) or from_rows[span.name]
+        for span in run.spans
+        if by_stage.get(span.name) or span.name in from_rows
+    }
 
 
 def _plot_probes(run: Run, out: Path) -> Plot:
@@ -224,8 +274,11 @@ def _gates_cell(stage: dict[str, Any]) -> str:
 
 def stage_table(run: Run) -> list[str]:
     """report.md's stage table: one row per stage of summary.json."""
-    lines = ["| stage | kind | steps | final train loss | held-out reward accuracy | probe tokens ÷ base "
-             "| key-point recall drop | gates |", "|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    lines = [
+        "| stage | kind | steps | final train loss | held-out reward accuracy | probe tokens ÷ base "
+        "| key-point recall drop | gates |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for stage in run.summary.get("stages", []):
         probe, held_out = stage.get("probe") or {}, stage.get("eval") or {}
         lines.append(

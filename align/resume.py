@@ -92,12 +92,18 @@ def _check_same_recipe(outputs: RunOutputs, resolved: dict) -> None:
     try:
         old = yaml.safe_load(outputs.resolved_recipe_path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError):
-        raise AlignError(Problem(str(outputs.resolved_recipe_path), "missing or unreadable; cannot check that the "
-                                 "resumed run uses the same recipe, so start a new run")) from None  # fmt: skip
+        raise AlignError(
+            Problem(
+                str(outputs.resolved_recipe_path),
+                "missing or unreadable; cannot check that the resumed run uses the same recipe, so start a new run",
+            )
+        ) from None
     difference = _first_difference(old, resolved)
     if difference:
-        message = (f"the recipe differs from the run's at {difference}; a resumed run must use the recipe (and --set "
-                   "overrides) it started with, or start a new run with another --output-dir")  # fmt: skip
+        message = (
+            f"the recipe differs from the run's at {difference}; a resumed run must use the recipe (and --set "
+            "overrides) it started with, or start a new run with another --output-dir"
+        )
         raise AlignError(Problem(str(outputs.resolved_recipe_path), message))
 
 
@@ -105,12 +111,20 @@ def _finished_stages(outputs: RunOutputs, summary: dict, stage_names: list[str])
     finished = summary.get("stages") or []
     names = [stage.get("name") for stage in finished]
     if names != stage_names[: len(names)]:
-        raise AlignError(Problem(str(outputs.summary_path), f"records stages {names}, which are not the first "
-                                 f"stages of this recipe {stage_names}; start a new run"))  # fmt: skip
+        raise AlignError(
+            Problem(
+                str(outputs.summary_path),
+                f"records stages {names}, which are not the first stages of this recipe {stage_names}; start a new run",
+            )
+        )
     for stage in finished:
         if not (outputs.adapter_dir(stage["name"]) / "adapter_config.json").exists():
-            raise AlignError(Problem(str(outputs.adapter_dir(stage["name"])), "missing, though summary.json records "
-                                     "the stage as done; start a new run"))  # fmt: skip
+            raise AlignError(
+                Problem(
+                    str(outputs.adapter_dir(stage["name"])),
+                    "missing, though summary.json records the stage as done; start a new run",
+                )
+            )
     return finished
 
 
@@ -125,15 +139,24 @@ def plan_resume(outputs: RunOutputs, resolved: dict, stage_names: list[str], res
     it raises `RunFinished`."""
     if not resume:
         if _holds_a_run(outputs):
-            raise AlignError(Problem(str(outputs.root), "already holds a run; pass --resume to continue it, "
-                                     "--overwrite to replace it, or choose another --output-dir"))  # fmt: skip
+            raise AlignError(
+                Problem(
+                    str(outputs.root),
+                    "already holds a run; pass --resume to continue it, "
+                    "--overwrite to replace it, or choose another --output-dir",
+                )
+            )
         return None
     if not outputs.summary_path.exists():
         return _no_run_yet(outputs, resolved)
     summary = _read_json(outputs.summary_path)
     if not isinstance(summary, dict):
-        raise AlignError(Problem(str(outputs.summary_path), "unreadable, so what ran here is unknown; --overwrite "
-                                 "replaces the run, or choose another --output-dir"))  # fmt: skip
+        raise AlignError(
+            Problem(
+                str(outputs.summary_path),
+                "unreadable, so what ran here is unknown; --overwrite replaces the run, or choose another --output-dir",
+            )
+        )
     status = summary.get("status")
     if status == "gate_missed":
         stage = summary.get("failed_stage")
@@ -154,8 +177,13 @@ def _no_run_yet(outputs: RunOutputs, resolved: dict) -> None:
     """`--resume` where no run got as far as its summary (a missing or empty folder, or only the resolved recipe of
     a run killed before its first summary.json): a fresh run starts, unless the recipe written there differs."""
     if outputs.metrics_path.exists():
-        raise AlignError(Problem(str(outputs.summary_path), "missing, though metrics.jsonl is there: not a run align "
-                                 "can continue; --overwrite replaces it, or choose another --output-dir"))  # fmt: skip
+        raise AlignError(
+            Problem(
+                str(outputs.summary_path),
+                "missing, though metrics.jsonl is there: not a run align "
+                "can continue; --overwrite replaces it, or choose another --output-dir",
+            )
+        )
     if outputs.resolved_recipe_path.exists():
         _check_same_recipe(outputs, resolved)
     if int(os.environ.get("RANK", "0")) == 0:  # every process plans; one says so

@@ -18,8 +18,11 @@ DIFFICULTY_RANK = {"easy": 0, "medium": 1, "hard": 2}
 def _margin(row) -> float:
     value = row.meta.get("margin")
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise AlignError(Problem(row.source, f"needs a numeric margin (got {value!r}) for min_margin/easy_to_hard",
-                                 row.line, "margin"))  # fmt: skip
+        raise AlignError(
+            Problem(
+                row.source, f"needs a numeric margin (got {value!r}) for min_margin/easy_to_hard", row.line, "margin"
+            )
+        )
     return float(value)
 
 
@@ -45,8 +48,14 @@ def easy_to_hard(rows: list) -> list:
     def key(row):
         difficulty = row.meta.get("difficulty")
         if difficulty not in DIFFICULTY_RANK:
-            raise AlignError(Problem(row.source, f"order easy_to_hard needs a difficulty of easy, medium or hard, "
-                                     f"got {difficulty!r}", row.line, "difficulty"))  # fmt: skip
+            raise AlignError(
+                Problem(
+                    row.source,
+                    f"order easy_to_hard needs a difficulty of easy, medium or hard, got {difficulty!r}",
+                    row.line,
+                    "difficulty",
+                )
+            )
         margin = row.meta.get("margin")
         return DIFFICULTY_RANK[difficulty], -(margin if isinstance(margin, (int, float)) else 0.0)
 

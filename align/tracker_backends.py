@@ -19,8 +19,10 @@ logger = logging.getLogger(__name__)
 
 def _offline_hint(output_dir: Path) -> str:
     folder = output_dir / "wandb"
-    return (f"wandb: no API key found, logging offline to {folder}; upload later with "
-            f"`wandb sync {folder}/offline-run-*`, or set WANDB_API_KEY (or WANDB_MODE) before training")  # fmt: skip
+    return (
+        f"wandb: no API key found, logging offline to {folder}; upload later with "
+        f"`wandb sync {folder}/offline-run-*`, or set WANDB_API_KEY (or WANDB_MODE) before training"
+    )
 
 
 def _wandb_credentials_configured() -> bool:
@@ -32,8 +34,11 @@ def _wandb_credentials_configured() -> bool:
         from wandb.sdk.lib import wbauth
 
         settings = wandb.setup().settings
-        return bool(settings.api_key or wbauth.session_credentials(host=settings.base_url)
-                    or wbauth.read_netrc_auth(host=settings.base_url))  # fmt: skip
+        return bool(
+            settings.api_key
+            or wbauth.session_credentials(host=settings.base_url)
+            or wbauth.read_netrc_auth(host=settings.base_url)
+        )
     except Exception:  # noqa: BLE001 — an unreadable netrc means no key we can use
         return False
 
@@ -52,8 +57,16 @@ class WandbTracker(Tracker):
         self.generations: list[dict] = []  # every stage's probe rows, for the cross-stage table
         self._failed_once = False
 
-    def start(self, run_name: str, group: str, config: dict, output_dir: Path, *, stages: list[str] | None = None,
-              recipe_file: Path | None = None) -> None:  # fmt: skip
+    def start(
+        self,
+        run_name: str,
+        group: str,
+        config: dict,
+        output_dir: Path,
+        *,
+        stages: list[str] | None = None,
+        recipe_file: Path | None = None,
+    ) -> None:
         super().start(run_name, group, config, output_dir, stages=stages)
         try:
             import wandb
@@ -78,8 +91,11 @@ class WandbTracker(Tracker):
         self.run.define_metric("*", step_metric="global_step")
         recipe_file = Path(recipe_file) if recipe_file else RunOutputs(output_dir).resolved_recipe_path
         if recipe_file.is_file():
-            artifact = wandb.Artifact(_artifact_name(f"recipe-{group}"), type="recipe",
-                                      metadata={"run_name": run_name, "file": recipe_file.name})  # fmt: skip
+            artifact = wandb.Artifact(
+                _artifact_name(f"recipe-{group}"),
+                type="recipe",
+                metadata={"run_name": run_name, "file": recipe_file.name},
+            )
             artifact.add_file(str(recipe_file), name=recipe_file.name)
             self.run.log_artifact(artifact)
 
@@ -120,9 +136,13 @@ class WandbTracker(Tracker):
             self._enter_stage(stage)
             # A new Table each time, holding every stage so far: the latest `generations/all` compares stages side by
             # side in one file (INCREMENTAL tables store only each step's new rows).
-            self.run.log({f"generations/{stage}": _wandb_table(wandb, rows),
-                          "generations/all": _wandb_table(wandb, self.generations),
-                          "global_step": int(step)})  # fmt: skip
+            self.run.log(
+                {
+                    f"generations/{stage}": _wandb_table(wandb, rows),
+                    "generations/all": _wandb_table(wandb, self.generations),
+                    "global_step": int(step),
+                }
+            )
         except Exception as exc:  # noqa: BLE001
             self._warn_once(exc)
 
@@ -152,8 +172,9 @@ def _artifact_name(name: str) -> str:
 
 
 def _wandb_table(wandb, rows: list[dict]):
-    keys = ["stage", "step"] + generation_columns([{k: v for k, v in r.items() if k not in ("stage", "step")}
-                                                   for r in rows])  # fmt: skip
+    keys = ["stage", "step"] + generation_columns(
+        [{k: v for k, v in r.items() if k not in ("stage", "step")} for r in rows]
+    )
     return wandb.Table(columns=[column_title(k) for k in keys], data=[[r.get(k) for k in keys] for r in rows])
 
 
@@ -192,8 +213,16 @@ class TensorBoardTracker(Tracker):
             raise AlignError("report_to: tensorboard needs the tensorboard package: pip install tensorboard") from None
         return SummaryWriter(log_dir=str(log_dir))
 
-    def start(self, run_name: str, group: str, config: dict, output_dir: Path, *, stages: list[str] | None = None,
-              recipe_file: Path | None = None) -> None:  # fmt: skip
+    def start(
+        self,
+        run_name: str,
+        group: str,
+        config: dict,
+        output_dir: Path,
+        *,
+        stages: list[str] | None = None,
+        recipe_file: Path | None = None,
+    ) -> None:
         super().start(run_name, group, config, output_dir, stages=stages)
         output_dir = Path(output_dir)
         self.writer = self._make_writer(output_dir / "tensorboard")

@@ -98,8 +98,16 @@ class Tracker:
         if cls.package and importlib.util.find_spec(cls.package) is None:
             raise AlignError(f"report_to: {cls.name} needs the {cls.package} package: pip install {cls.package}")
 
-    def start(self, run_name: str, group: str, config: dict, output_dir: Path, *, stages: list[str] | None = None,
-              recipe_file: Path | None = None) -> None:  # fmt: skip
+    def start(
+        self,
+        run_name: str,
+        group: str,
+        config: dict,
+        output_dir: Path,
+        *,
+        stages: list[str] | None = None,
+        recipe_file: Path | None = None,
+    ) -> None:
         """Open the run. `stages`: the recipe's stage names in order (for `stage_index`); `recipe_file`: the resolved
         recipe to keep as an artifact, by default `output_dir/recipe.resolved.yaml` when it exists."""
         for name in stages or []:

@@ -64,8 +64,11 @@ class CountingCollator:
             self.real.append(int(batch["sequence_lengths"].sum()))
             self.padded.append(int(batch["input_ids"].numel()))
         else:  # padded: one mask, or (trl's CPOTrainer) one per answer, each covering prompt + answer
-            masks = [batch["attention_mask"]] if "attention_mask" in batch else [
-                batch[f"{answer}_attention_mask"] for answer in ("chosen", "rejected")]  # fmt: skip
+            masks = (
+                [batch["attention_mask"]]
+                if "attention_mask" in batch
+                else [batch[f"{answer}_attention_mask"] for answer in ("chosen", "rejected")]
+            )
             self.real.append(sum(int(mask.sum()) for mask in masks))
             self.padded.append(sum(int(mask.numel()) for mask in masks))
         return batch
@@ -104,10 +107,28 @@ def _trl_simpo_trainer(common: dict):
     from trl.experimental.cpo import CPOConfig, CPOTrainer
 
     dpo = common["args"]
-    keep = ("output_dir", "per_device_train_batch_size", "max_length", "max_steps", "learning_rate", "logging_steps",
-            "save_strategy", "train_sampling_strategy", "seed", "report_to", "bf16", "use_cpu")  # fmt: skip
-    config = CPOConfig(**{key: getattr(dpo, key) for key in keep}, loss_type="simpo", beta=2.0, simpo_gamma=1.0,
-                       cpo_alpha=0.0, remove_unused_columns=False)  # fmt: skip
+    keep = (
+        "output_dir",
+        "per_device_train_batch_size",
+        "max_length",
+        "max_steps",
+        "learning_rate",
+        "logging_steps",
+        "save_strategy",
+        "train_sampling_strategy",
+        "seed",
+        "report_to",
+        "bf16",
+        "use_cpu",
+    )
+    config = CPOConfig(
+        **{key: getattr(dpo, key) for key in keep},
+        loss_type="simpo",
+        beta=2.0,
+        simpo_gamma=1.0,
+        cpo_alpha=0.0,
+        remove_unused_columns=False,
+    )
     return CPOTrainer(**{**common, "args": config})
 
 
@@ -128,8 +149,9 @@ def _trainer(
     from align.recipe.passthrough import make_lora_config
     from align.training.trainer import ContrastiveTrainer
 
-    common = dict(model=model, args=config, train_dataset=dataset, processing_class=tokenizer,
-                  peft_config=make_lora_config(peft))  # fmt: skip
+    common = dict(
+        model=model, args=config, train_dataset=dataset, processing_class=tokenizer, peft_config=make_lora_config(peft)
+    )
     if system == "trl":
         return DPOTrainer(**common) if loss == "dpo" else _trl_simpo_trainer(common)
     return ContrastiveTrainer(
@@ -156,9 +178,16 @@ def run_child(args) -> dict:
     tokenizer, model = load_tokenizer(args.model), load_model(args.model)
     rows = _rows(args.steps * args.batch_size, args.seed)
     dataset = Dataset.from_list([row.to_conversational() for row in rows])
-    training = {"per_device_train_batch_size": args.batch_size, "max_length": args.max_length, "max_steps": args.steps,
-                "learning_rate": 1e-4, "logging_steps": 1, "save_strategy": "no",
-                "train_sampling_strategy": args.sampling, "beta": 0.1}  # fmt: skip
+    training = {
+        "per_device_train_batch_size": args.batch_size,
+        "max_length": args.max_length,
+        "max_steps": args.steps,
+        "learning_rate": 1e-4,
+        "logging_steps": 1,
+        "save_strategy": "no",
+        "train_sampling_strategy": args.sampling,
+        "beta": 0.1,
+    }
     with tempfile.TemporaryDirectory() as out:
         config = make_trainer_config("preference", training, output_dir=out, seed=args.seed, report_to="none")
         peft = {"r": 16, "lora_alpha": 32, "target_modules": "all-linear"}
@@ -172,8 +201,11 @@ def run_child(args) -> dict:
     timed = slice(args.warmup_steps, None)
     real, seconds = sum(counter.real[: args.steps][timed]), sum(times.times[timed])
     params = sum(p.numel() for p in model.parameters())
-    peak = (torch.cuda.max_memory_allocated() if device == "cuda"
-            else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)  # fmt: skip
+    peak = (
+        torch.cuda.max_memory_allocated()
+        if device == "cuda"
+        else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    )
     tokens_per_s = real / seconds if seconds else float("nan")
     flops = matmul_peak_flops(device, "bfloat16" if device == "cuda" else "float32")
     return {

@@ -492,8 +492,10 @@ def print_summary(files: dict[str, list[dict]], report: dict[str, dict[str, list
             print(f"  {domain:<12} {sum(counts.values()):>5} " + " ".join(f"{counts[k]:>10}" for k in DIFFICULTY))
         for kind in DIFFICULTY:
             margins = [row["margin"] for row in rows if row["kind"] == kind]
-            print(f"  margin {kind:<10} min {min(margins):.4f}  mean {sum(margins) / len(margins):.4f}  "
-                  f"max {max(margins):.4f}")  # fmt: skip
+            print(
+                f"  margin {kind:<10} min {min(margins):.4f}  mean {sum(margins) / len(margins):.4f}  "
+                f"max {max(margins):.4f}"
+            )
         print("  constructions beyond the 3 verbose + hand-written vague + hand-written incomplete:")
         for reason, ids in sorted(report[split].items()):
             listed = f"  ({', '.join(ids)})" if not reason.startswith("made") and len(ids) <= 8 else ""

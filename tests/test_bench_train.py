@@ -15,8 +15,20 @@ def test_bench_prints_one_object_per_system_and_the_ratios(tmp_path, tiny_model_
     """Both systems train the same batches: their per-step losses agree (align's DPO is trl's sigmoid loss), every
     figure the docs quote is present and positive. If this fails, `make bench` reports numbers of different work."""
     out = tmp_path / "bench.jsonl"
-    cmd = [sys.executable, str(REPO / "scripts" / "bench_train.py"), "--model", str(tiny_model_dir), "--steps", "3",
-           "--batch-size", "4", "--max-length", "128", "--output", str(out)]  # fmt: skip
+    cmd = [
+        sys.executable,
+        str(REPO / "scripts" / "bench_train.py"),
+        "--model",
+        str(tiny_model_dir),
+        "--steps",
+        "3",
+        "--batch-size",
+        "4",
+        "--max-length",
+        "128",
+        "--output",
+        str(out),
+    ]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     trl, ours, ratios = (json.loads(line) for line in out.read_text().splitlines())
@@ -34,8 +46,22 @@ def test_bench_reference_free_loss_compares_with_trl_simpo(tmp_path, tiny_model_
     losses agree to 1e-3 (trl's CPO tokenises separately, which moves them by ~1e-4). If this fails, the
     reference-free figures in docs/performance.md compare different objectives."""
     out = tmp_path / "bench.jsonl"
-    cmd = [sys.executable, str(REPO / "scripts" / "bench_train.py"), "--model", str(tiny_model_dir), "--steps", "2",
-           "--batch-size", "4", "--max-length", "128", "--loss", "simpo", "--output", str(out)]  # fmt: skip
+    cmd = [
+        sys.executable,
+        str(REPO / "scripts" / "bench_train.py"),
+        "--model",
+        str(tiny_model_dir),
+        "--steps",
+        "2",
+        "--batch-size",
+        "4",
+        "--max-length",
+        "128",
+        "--loss",
+        "simpo",
+        "--output",
+        str(out),
+    ]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     trl, ours, ratios = (json.loads(line) for line in out.read_text().splitlines())

@@ -46,8 +46,17 @@ def stage_check(tmp_path, monkeypatch):
     def run(gates: GatesConfig, prompts: str | None = "probes.jsonl", eval_figures=None, name="easy", step=12):
         ev = StageEvalConfig(prompts=prompts, max_prompts=2, max_new_tokens=7, batch_size=4, gates=gates)
         tracker = RecordingTracker()
-        result = check_stage(loaded, SimpleNamespace(name=name, eval=ev), model, None, outputs, base_answers, step,
-                             eval_figures or {}, tracker)  # fmt: skip
+        result = check_stage(
+            loaded,
+            SimpleNamespace(name=name, eval=ev),
+            model,
+            None,
+            outputs,
+            base_answers,
+            step,
+            eval_figures or {},
+            tracker,
+        )
         return result, model, tracker
 
     return run
@@ -120,10 +129,10 @@ def test_without_prompts_nothing_is_generated_and_probe_gates_miss(stage_check, 
     """No `eval.prompts`: no generation, no probe row, no probes.jsonl; a held-out floor still passes on the eval
     figures, while a probe gate cannot be measured and misses. If this fails, a probe gate passes with no probes,
     or a stage without prompts generates anyway."""
-    result, model, _ = stage_check(GatesConfig(min_pair_accuracy=0.5), prompts=None,
-                                   eval_figures={"rewards/accuracies": 0.5})  # fmt: skip
-    assert result == {"probe": {}, "gates": [{"gate": "min_pair_accuracy", "limit": 0.5, "value": 0.5,
-                                              "passed": True}]}  # fmt: skip
+    result, model, _ = stage_check(
+        GatesConfig(min_pair_accuracy=0.5), prompts=None, eval_figures={"rewards/accuracies": 0.5}
+    )
+    assert result == {"probe": {}, "gates": [{"gate": "min_pair_accuracy", "limit": 0.5, "value": 0.5, "passed": True}]}
     assert model.calls == [] and not (tmp_path / "out" / "metrics.jsonl").exists()
     with pytest.raises(GateMissed) as missed:
         stage_check(GatesConfig(max_mean_tokens_ratio=0.8), prompts=None)
@@ -139,5 +148,7 @@ def test_later_stages_reuse_the_base_answers(stage_check, tmp_path):
     stage_check(GatesConfig(), name="first", step=5)
     _, model, _ = stage_check(GatesConfig(), name="second", step=9)
     assert [c["adapter_on"] for c in model.calls] == [True, False, True]
-    assert [(r["stage"], r["step"]) for r in _lines(tmp_path / "out" / "metrics.jsonl")] == [("first", 5),
-                                                                                             ("second", 9)]  # fmt: skip
+    assert [(r["stage"], r["step"]) for r in _lines(tmp_path / "out" / "metrics.jsonl")] == [
+        ("first", 5),
+        ("second", 9),
+    ]

@@ -240,11 +240,20 @@ def delete_required(data, text, rng):
     for i, _ in _stages(data):
         paths += [("stages", i, "name"), ("stages", i, "data"), ("stages", i, "data", "train")]
     paths += [path + ("path",) for path, _ in _sources(data)]
-    out = [_mapping_mutant("delete_required", f"delete {format_path(p)}", data, lambda d, p=p: _delete(d, p), _at(p))
-           for p in paths]  # fmt: skip
+    out = [
+        _mapping_mutant("delete_required", f"delete {format_path(p)}", data, lambda d, p=p: _delete(d, p), _at(p))
+        for p in paths
+    ]
     for path, _ in _loss_terms(data):  # a term without a name is reported at the term
-        out.append(_mapping_mutant("delete_required", f"delete {format_path(path)}.name", data,
-                                   lambda d, p=path: _delete(d, p + ("name",)), _at(path)))  # fmt: skip
+        out.append(
+            _mapping_mutant(
+                "delete_required",
+                f"delete {format_path(path)}.name",
+                data,
+                lambda d, p=path: _delete(d, p + ("name",)),
+                _at(path),
+            )
+        )
     return out
 
 
@@ -287,8 +296,10 @@ def wrong_type(data, text, rng):
             hint = _plain_hint([_QuantizationTypes], key)
             cases += [(("model", "quantization", key), value) for value in BAD_PLAIN.get(hint, [])]
     cases += [(("base",), value) for value in (5, ["a.yaml"], {"path": "a.yaml"}, True)]
-    out = [_mapping_mutant("wrong_type", f"{format_path(p)} = {v!r}", data, lambda d, p=p, v=v: _set(d, p, v), _at(p))
-           for p, v in cases]  # fmt: skip
+    out = [
+        _mapping_mutant("wrong_type", f"{format_path(p)} = {v!r}", data, lambda d, p=p, v=v: _set(d, p, v), _at(p))
+        for p, v in cases
+    ]
     for mutant, (path, value) in zip(out, cases, strict=True):
         mutant.pinned = path == ("stages",) and isinstance(value, dict)
     return out
@@ -315,16 +326,35 @@ def unknown_key(data, text, rng):
                     continue
                 # A loss term without its `name` is reported at the term; any other typo at the misspelt key.
                 expect = _at(path) if (path, key) in {(p, "name") for p, _ in terms} else _at(path + (typo,))
-                out.append(_mapping_mutant("unknown_key", f"{format_path(path + (key,))} -> {typo}", data,
-                                           lambda d, p=path + (key,), t=typo: _rename(d, p, t), expect))  # fmt: skip
+                out.append(
+                    _mapping_mutant(
+                        "unknown_key",
+                        f"{format_path(path + (key,))} -> {typo}",
+                        data,
+                        lambda d, p=path + (key,), t=typo: _rename(d, p, t),
+                        expect,
+                    )
+                )
         for extra in ("extra_option", "colour"):
-            out.append(_mapping_mutant("unknown_key", f"add {format_path(path + (extra,))}", data,
-                                       lambda d, p=path + (extra,): _set(d, p, 1), _at(path + (extra,))))  # fmt: skip
+            out.append(
+                _mapping_mutant(
+                    "unknown_key",
+                    f"add {format_path(path + (extra,))}",
+                    data,
+                    lambda d, p=path + (extra,): _set(d, p, 1),
+                    _at(path + (extra,)),
+                )
+            )
         # A key holding a line break (or a NUL) must still be reported on one line, escaped.
         for extra, shown in (("two\nlines", "two\\nlines"), ("nul\x00key", "nul\\x00key")):
             expect = ": " + re.escape(format_path(path + (shown,))) + ": unknown key"
-            mutant = _mapping_mutant("unknown_key", f"add {format_path(path + (shown,))}", data,
-                                     lambda d, p=path + (extra,): _set(d, p, 1), expect)  # fmt: skip
+            mutant = _mapping_mutant(
+                "unknown_key",
+                f"add {format_path(path + (shown,))}",
+                data,
+                lambda d, p=path + (extra,): _set(d, p, 1),
+                expect,
+            )
             mutant.pinned = path == ()
             out.append(mutant)
     return out
@@ -362,20 +392,32 @@ def broken_yaml(data, text, rng):
         scalar = SCALAR_LINE.match(line)
         if "[" in line and "]" in line:
             cut = line.rindex("]")
-            add(f"line {number}: drop the closing ]", lines[:n] + [line[:cut] + line[cut + 1 :]] + lines[n + 1 :],
-                invalid)  # fmt: skip
+            add(
+                f"line {number}: drop the closing ]",
+                lines[:n] + [line[:cut] + line[cut + 1 :]] + lines[n + 1 :],
+                invalid,
+            )
         if "{" in line and "}" in line:
             cut = line.rindex("}")
-            add(f"line {number}: drop the closing }}", lines[:n] + [line[:cut] + line[cut + 1 :]] + lines[n + 1 :],
-                invalid)  # fmt: skip
+            add(
+                f"line {number}: drop the closing }}",
+                lines[:n] + [line[:cut] + line[cut + 1 :]] + lines[n + 1 :],
+                invalid,
+            )
         if scalar:
             head = f"{scalar['indent']}{scalar['key']}: "
             for broken in ("[unclosed, list", "{unclosed: map", '"unterminated', "'unterminated", "@reserved"):
                 add(f"line {number}: value {broken}", lines[:n] + [head + broken] + lines[n + 1 :], invalid)
             # A repeated key: PyYAML keeps the last silently, align rejects it at the second one's line.
             dup = name_line + f":{number + 1}: " + r"\S+: duplicate key"
-            out.append(Mutant("broken_yaml", f"line {number}: repeat {scalar['key']}",
-                              "\n".join(lines[: n + 1] + [line] + lines[n + 1 :]), dup))  # fmt: skip
+            out.append(
+                Mutant(
+                    "broken_yaml",
+                    f"line {number}: repeat {scalar['key']}",
+                    "\n".join(lines[: n + 1] + [line] + lines[n + 1 :]),
+                    dup,
+                )
+            )
         if line.startswith("  ") and line.strip() and not line.strip().startswith("#"):
             indent = len(line) - len(line.lstrip(" "))
             add(f"line {number}: dedent by one", lines[:n] + [line[1:]] + lines[n + 1 :], invalid)
@@ -385,8 +427,7 @@ def broken_yaml(data, text, rng):
             add(f"line {number}: stray line before it", lines[:n] + ["oops, not a key"] + lines[n:], invalid)
         latin1 = lines[:n] + [line + " # caf\udce9"] + lines[n + 1 :]
         encoded = "\n".join(latin1).encode("utf-8", "surrogateescape")
-        out.append(Mutant("broken_yaml", f"line {number}: Latin-1 byte", encoded,
-                          name_line + f":{number}: not UTF-8"))  # fmt: skip
+        out.append(Mutant("broken_yaml", f"line {number}: Latin-1 byte", encoded, name_line + f":{number}: not UTF-8"))
     out.append(Mutant("broken_yaml", "UTF-16 BOM", b"\xff\xfe" + text.encode(), name_line + ":1: not UTF-8"))
     out.append(Mutant("broken_yaml", "a list at the top", "- " + text.replace("\n", "\n  "), name_line + r":\d+: "))
     return out
@@ -394,10 +435,18 @@ def broken_yaml(data, text, rng):
 
 def missing_file(data, text, rng):
     """A data path or probe-prompts path (or `base:`) naming a file that does not exist."""
-    names = ["../../data/concise/trian.jsonl", "../../data/concise/missing.jsonl", "../../data/nope/train.jsonl",
-             "/nonexistent/align-fuzz/pairs.jsonl", "../../data/concise/train.csv", "pairs.parquet", "./local.json",
-             "../../data/concise/train.jsonl.bak.jsonl", "../../data/concise/two\nlines.jsonl",
-             "../../data/concise/tab\tand\rreturn.jsonl"]  # fmt: skip
+    names = [
+        "../../data/concise/trian.jsonl",
+        "../../data/concise/missing.jsonl",
+        "../../data/nope/train.jsonl",
+        "/nonexistent/align-fuzz/pairs.jsonl",
+        "../../data/concise/train.csv",
+        "pairs.parquet",
+        "./local.json",
+        "../../data/concise/train.jsonl.bak.jsonl",
+        "../../data/concise/two\nlines.jsonl",
+        "../../data/concise/tab\tand\rreturn.jsonl",
+    ]
     cases = [(path + ("path",), name) for path, _ in _sources(data) for name in names]
     for i, _ in _stages(data):
         cases += [(("stages", i, "eval", "prompts"), name) for name in names[:4]]
@@ -408,8 +457,10 @@ def missing_file(data, text, rng):
             d["stages"][path[1]].setdefault("eval", {})
         _set(d, path, name)
 
-    out = [_mapping_mutant("missing_file", f"{format_path(p)} = {v!r}", data, lambda d, p=p, v=v: edit(d, p, v), _at(p))
-           for p, v in cases]  # fmt: skip
+    out = [
+        _mapping_mutant("missing_file", f"{format_path(p)} = {v!r}", data, lambda d, p=p, v=v: edit(d, p, v), _at(p))
+        for p, v in cases
+    ]
     for mutant, (path, name) in zip(out, cases, strict=True):
         mutant.pinned = path[:5] == ("stages", 0, "data", "train", 0) and any(c in name for c in "\n\r")
     return out
@@ -425,18 +476,31 @@ def non_positive(data, text, rng):
         cases += [(("stages", i, "data", "eval_fraction"), v) for v in (-0.1, 1.0, 1.5)]
         for key in ("max_prompts", "max_new_tokens", "batch_size"):
             cases += [(("stages", i, "eval", key), v) for v in (0, -8)]
-        cases += [(("stages", i, "training", key), v) for key, v in (("learning_rate", 0), ("learning_rate", -1e-4),
-                  ("per_device_train_batch_size", 0), ("per_device_train_batch_size", -2),
-                  ("per_device_eval_batch_size", 0), ("gradient_accumulation_steps", 0), ("max_length", 0),
-                  ("max_length", -128), ("logging_steps", -1), ("save_steps", 0))]  # fmt: skip
+        cases += [
+            (("stages", i, "training", key), v)
+            for key, v in (
+                ("learning_rate", 0),
+                ("learning_rate", -1e-4),
+                ("per_device_train_batch_size", 0),
+                ("per_device_train_batch_size", -2),
+                ("per_device_eval_batch_size", 0),
+                ("gradient_accumulation_steps", 0),
+                ("max_length", 0),
+                ("max_length", -128),
+                ("logging_steps", -1),
+                ("save_steps", 0),
+            )
+        ]
     for path, _ in _sources(data):
         cases += [(path + ("weight",), v) for v in (0, -0.5, -2)]
     for path, term in _loss_terms(data):
         cases += [(path + ("weight",), v) for v in (0, -1.0)]
         if "beta" in loss_info(term["name"]).defaults:
             cases += [(path + ("beta",), v) for v in (0, -0.1)]
-    cases += [(("training", key), v) for key, v in (("learning_rate", 0), ("per_device_train_batch_size", 0),
-                                                    ("per_device_eval_batch_size", -1))]  # fmt: skip
+    cases += [
+        (("training", key), v)
+        for key, v in (("learning_rate", 0), ("per_device_train_batch_size", 0), ("per_device_eval_batch_size", -1))
+    ]
     cases += [(("peft", key), v) for key, v in (("r", 0), ("r", -8), ("lora_alpha", 0), ("lora_dropout", 1.5))]
 
     def edit(d, path, value):
@@ -445,8 +509,10 @@ def non_positive(data, text, rng):
             parent = parent.setdefault(part, {}) if isinstance(part, str) else parent[part]
         parent[path[-1]] = value
 
-    return [_mapping_mutant("non_positive", f"{format_path(p)} = {v}", data, lambda d, p=p, v=v: edit(d, p, v), _at(p))
-            for p, v in cases]  # fmt: skip
+    return [
+        _mapping_mutant("non_positive", f"{format_path(p)} = {v}", data, lambda d, p=p, v=v: edit(d, p, v), _at(p))
+        for p, v in cases
+    ]
 
 
 def empty(data, text, rng):
@@ -458,8 +524,10 @@ def empty(data, text, rng):
         if _kind(stage) == "preference":
             cases.append((("stages", i, "loss"), []))
     cases += [(path + ("path",), "") for path, _ in _sources(data)]
-    out = [_mapping_mutant("empty", f"{format_path(p)} = {v!r}", data, lambda d, p=p, v=v: _set(d, p, v), _at(p))
-           for p, v in cases]  # fmt: skip
+    out = [
+        _mapping_mutant("empty", f"{format_path(p)} = {v!r}", data, lambda d, p=p, v=v: _set(d, p, v), _at(p))
+        for p, v in cases
+    ]
     out.append(Mutant("empty", "an empty file", "", _at(("name",))))
     out.append(Mutant("empty", "only comments", "# nothing here\n", _at(("stages",))))
     return out
@@ -471,17 +539,35 @@ def duplicate_stage(data, text, rng):
     out = []
     for i, first in stages:
         for j, _ in stages[i + 1 :]:
-            out.append(_mapping_mutant("duplicate_stage", f"stages[{j}].name = {first['name']}", data,
-                                       lambda d, i=i, j=j: _set(d, ("stages", j, "name"), d["stages"][i]["name"]),
-                                       _at(("stages", j, "name"))))  # fmt: skip
+            out.append(
+                _mapping_mutant(
+                    "duplicate_stage",
+                    f"stages[{j}].name = {first['name']}",
+                    data,
+                    lambda d, i=i, j=j: _set(d, ("stages", j, "name"), d["stages"][i]["name"]),
+                    _at(("stages", j, "name")),
+                )
+            )
         end = len(stages)
-        out.append(_mapping_mutant("duplicate_stage", f"repeat stages[{i}] at the end", data,
-                                   lambda d, i=i: d["stages"].append(copy.deepcopy(d["stages"][i])),
-                                   _at(("stages", end, "name"))))  # fmt: skip
+        out.append(
+            _mapping_mutant(
+                "duplicate_stage",
+                f"repeat stages[{i}] at the end",
+                data,
+                lambda d, i=i: d["stages"].append(copy.deepcopy(d["stages"][i])),
+                _at(("stages", end, "name")),
+            )
+        )
         if i:  # the repeat placed first: the original, later stage is the duplicate
-            out.append(_mapping_mutant("duplicate_stage", f"repeat stages[{i}] first", data,
-                                       lambda d, i=i: d["stages"].insert(0, copy.deepcopy(d["stages"][i])),
-                                       _at(("stages", i + 1, "name"))))  # fmt: skip
+            out.append(
+                _mapping_mutant(
+                    "duplicate_stage",
+                    f"repeat stages[{i}] first",
+                    data,
+                    lambda d, i=i: d["stages"].insert(0, copy.deepcopy(d["stages"][i])),
+                    _at(("stages", i + 1, "name")),
+                )
+            )
     return out
 
 
@@ -515,15 +601,17 @@ def bad_override(data, text, rng):
                 (f"stages.{ref}.kind=bogus", _at(("stages", i, "kind"))),
                 (f"stages.{ref}.data.train=5", _at(("stages", i, "data", "train"))),
                 (f"stages.{ref}.eval.max_new_tokens=[1]", _at(("stages", i, "eval", "max_new_tokens"))),
-                (f"stages.{ref}.training.per_device_train_batch_size=2.5",
-                 _at(("stages", i, "training", "per_device_train_batch_size"))),
+                (
+                    f"stages.{ref}.training.per_device_train_batch_size=2.5",
+                    _at(("stages", i, "training", "per_device_train_batch_size")),
+                ),
                 (f"stages.{ref}.data.max_rows=0", _at(("stages", i, "data", "max_rows"))),
                 (f"stages.{ref}.training.learning_rate=-1e-4", _at(("stages", i, "training", "learning_rate"))),
                 (f"stages.{ref}.data.train.7.path=x.jsonl", set_at + re.escape(f"stages.{ref}.data.train.7: index")),
                 (f"stages.{ref}.name.sub=x", set_at + re.escape(f"stages.{ref}.name.sub: ")),
                 (f"stages.{ref}.data.kinds=[verbose, vague", set_at + re.escape(f"stages.{ref}.data.kinds: ")),
                 (f"stages.{ref}.data.max_rows={{a: ", set_at + re.escape(f"stages.{ref}.data.max_rows: ")),
-            ]  # fmt: skip
+            ]
     for n in (len(stages), len(stages) + 3, -len(stages) - 1):
         cases.append((f"stages.{n}.name=x", set_at + re.escape(f"stages.{n}: index {n} is out of range")))
     for word in ("warmpu", "final", "stage1", "CONCISE"):

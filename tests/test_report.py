@@ -17,16 +17,35 @@ ALL_PLOTS = ["loss.png", "rewards.png", "lengths.png", "response_lengths.png", "
 
 def _probe_row(stage: str, step: int, tuned_tokens: float, recall: float) -> dict:
     """A `probe/*` metrics row as `align.curriculum.check_stage` appends it after a stage."""
-    return {"stage": stage, "step": step, "probe/mean_response_tokens": tuned_tokens, "probe/key_point_recall": recall,
-            "probe/base_mean_response_tokens": 60.0, "probe/base_key_point_recall": 0.8,
-            "probe/mean_tokens_ratio": tuned_tokens / 60.0, "probe/key_point_recall_drop": 0.8 - recall}  # fmt: skip
+    return {
+        "stage": stage,
+        "step": step,
+        "probe/mean_response_tokens": tuned_tokens,
+        "probe/key_point_recall": recall,
+        "probe/base_mean_response_tokens": 60.0,
+        "probe/base_key_point_recall": 0.8,
+        "probe/mean_tokens_ratio": tuned_tokens / 60.0,
+        "probe/key_point_recall_drop": 0.8 - recall,
+    }
 
 
 def _sft_rows(stage: str = "warmup", steps: int = 4) -> list[dict]:
     """What trl's SFTTrainer logs through `MetricsJsonlCallback`: per-step rows, then the train-end row."""
-    rows = [{"stage": stage, "step": s, "stage_step": s, "loss": 2.5 - 0.1 * s, "grad_norm": 1.0,
-             "learning_rate": 1e-4, "entropy": 2.0, "mean_token_accuracy": 0.4 + 0.01 * s, "num_tokens": 900.0 * s,
-             "epoch": s / steps} for s in range(1, steps + 1)]  # fmt: skip
+    rows = [
+        {
+            "stage": stage,
+            "step": s,
+            "stage_step": s,
+            "loss": 2.5 - 0.1 * s,
+            "grad_norm": 1.0,
+            "learning_rate": 1e-4,
+            "entropy": 2.0,
+            "mean_token_accuracy": 0.4 + 0.01 * s,
+            "num_tokens": 900.0 * s,
+            "epoch": s / steps,
+        }
+        for s in range(1, steps + 1)
+    ]
     rows.append({"stage": stage, "step": steps, "stage_step": steps, "train_runtime": 9.3, "train_loss": 2.3})
     return rows
 
@@ -37,32 +56,73 @@ def _preference_rows(stage: str, offset: int, steps: int) -> list[dict]:
     rows = []
     for s in range(1, steps + 1):
         margin = 0.05 * s
-        rows.append({"stage": stage, "step": offset + s, "stage_step": s, "loss": 0.69 - margin / 2,
-                     "rewards/chosen": margin / 2, "rewards/rejected": -margin / 2, "rewards/margins": margin,
-                     "rewards/accuracies": min(1.0, 0.5 + 0.1 * s), "lengths/chosen": 80.0 - 5 * s,
-                     "lengths/rejected": 140.0, "lengths/chosen_shorter_frac": 0.6 + 0.05 * s,
-                     "loss/dpo": 0.69 - margin, "loss/sft": 1.2})  # fmt: skip
+        rows.append(
+            {
+                "stage": stage,
+                "step": offset + s,
+                "stage_step": s,
+                "loss": 0.69 - margin / 2,
+                "rewards/chosen": margin / 2,
+                "rewards/rejected": -margin / 2,
+                "rewards/margins": margin,
+                "rewards/accuracies": min(1.0, 0.5 + 0.1 * s),
+                "lengths/chosen": 80.0 - 5 * s,
+                "lengths/rejected": 140.0,
+                "lengths/chosen_shorter_frac": 0.6 + 0.05 * s,
+                "loss/dpo": 0.69 - margin,
+                "loss/sft": 1.2,
+            }
+        )
     rows[2]["loss"] = "nan"
     for s in (steps // 2, steps):
-        rows.append({"stage": stage, "step": offset + s, "stage_step": s, "eval_loss": 0.6 - 0.01 * s,
-                     "eval_rewards/margins": 0.04 * s, "eval_rewards/accuracies": 0.6 + 0.05 * s,
-                     "eval_lengths/chosen": 75.0, "eval_lengths/rejected": 138.0,
-                     "eval_lengths/chosen_shorter_frac": 0.8, "eval_runtime": 1.0})  # fmt: skip
+        rows.append(
+            {
+                "stage": stage,
+                "step": offset + s,
+                "stage_step": s,
+                "eval_loss": 0.6 - 0.01 * s,
+                "eval_rewards/margins": 0.04 * s,
+                "eval_rewards/accuracies": 0.6 + 0.05 * s,
+                "eval_lengths/chosen": 75.0,
+                "eval_lengths/rejected": 138.0,
+                "eval_lengths/chosen_shorter_frac": 0.8,
+                "eval_runtime": 1.0,
+            }
+        )
     rows.append({"stage": stage, "step": offset + steps, "stage_step": steps, "train_runtime": 3.2, "train_loss": 0.6})
     return rows
 
 
 def _stage_summary(name: str, kind: str, first: int, steps: int, **extra) -> dict:
-    return {"name": name, "kind": kind, "steps": steps, "first_step": first, "last_step": first + steps - 1,
-            "final_train_loss": 0.5, "eval": {}, "probe": {}, "gates": [], **extra}  # fmt: skip
+    return {
+        "name": name,
+        "kind": kind,
+        "steps": steps,
+        "first_step": first,
+        "last_step": first + steps - 1,
+        "final_train_loss": 0.5,
+        "eval": {},
+        "probe": {},
+        "gates": [],
+        **extra,
+    }
 
 
 def _probes_jsonl(path: Path, tuned_tokens: list[int]) -> None:
     """`OUTPUT/<stage>/probes.jsonl` records as `align.evaluation.probes.run_probes` writes them."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    records = [{"prompt": f"question {i}?", "base": "long answer", "tuned": "short", "base_tokens": 50 + 3 * i,
-                "tuned_tokens": t, "base_key_point_recall": 0.8, "tuned_key_point_recall": 0.7}
-               for i, t in enumerate(tuned_tokens)]  # fmt: skip
+    records = [
+        {
+            "prompt": f"question {i}?",
+            "base": "long answer",
+            "tuned": "short",
+            "base_tokens": 50 + 3 * i,
+            "tuned_tokens": t,
+            "base_key_point_recall": 0.8,
+            "tuned_key_point_recall": 0.7,
+        }
+        for i, t in enumerate(tuned_tokens)
+    ]
     path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
 
 
@@ -78,15 +138,30 @@ def two_stage_run(tmp_path) -> Path:
     """A finished sft → preference run: warmup (steps 1–4) then concise (steps 5–10), both with probe answers."""
     rows = _sft_rows() + [_probe_row("warmup", 4, 58.0, 0.78)]
     rows += _preference_rows("concise", offset=4, steps=6) + [_probe_row("concise", 10, 31.0, 0.7)]
-    gates = [{"gate": "min_pair_accuracy", "limit": 0.6, "value": 0.9, "passed": True},
-             {"gate": "max_mean_tokens_ratio", "limit": 0.5, "value": 0.52, "passed": False}]  # fmt: skip
+    gates = [
+        {"gate": "min_pair_accuracy", "limit": 0.6, "value": 0.9, "passed": True},
+        {"gate": "max_mean_tokens_ratio", "limit": 0.5, "value": 0.52, "passed": False},
+    ]
     stages = [
         _stage_summary("warmup", "sft", 1, 4, probe={k: v for k, v in rows[5].items() if k.startswith("probe/")}),
-        _stage_summary("concise", "preference", 5, 6, eval={"loss": 0.54, "rewards/accuracies": 0.9},
-                       probe={k: v for k, v in rows[-1].items() if k.startswith("probe/")}, gates=gates),
-    ]  # fmt: skip
-    summary = {"recipe": "concise-demo", "model": "tiny-llama", "world_size": 1, "stages": stages,
-               "status": "finished", "total_steps": 10}  # fmt: skip
+        _stage_summary(
+            "concise",
+            "preference",
+            5,
+            6,
+            eval={"loss": 0.54, "rewards/accuracies": 0.9},
+            probe={k: v for k, v in rows[-1].items() if k.startswith("probe/")},
+            gates=gates,
+        ),
+    ]
+    summary = {
+        "recipe": "concise-demo",
+        "model": "tiny-llama",
+        "world_size": 1,
+        "stages": stages,
+        "status": "finished",
+        "total_steps": 10,
+    }
     root = _write_run(tmp_path / "out", rows, summary)
     _probes_jsonl(root / "warmup" / "probes.jsonl", [55, 60, 58, 62])
     _probes_jsonl(root / "concise" / "probes.jsonl", [28, 30, 35, 31])
@@ -96,12 +171,19 @@ def two_stage_run(tmp_path) -> Path:
 def test_stage_spans_come_from_summary_and_boundaries_sit_between_stages():
     """If this fails, the dashed stage lines are drawn at the wrong steps (on a logged point, or off by a stage), or
     a stage still training (absent from summary.json) is not marked at all."""
-    summary = {"stages": [{"name": "warmup", "kind": "sft", "first_step": 1, "last_step": 4},
-                          {"name": "concise", "kind": "preference", "first_step": 5, "last_step": 10}]}  # fmt: skip
+    summary = {
+        "stages": [
+            {"name": "warmup", "kind": "sft", "first_step": 1, "last_step": 4},
+            {"name": "concise", "kind": "preference", "first_step": 5, "last_step": 10},
+        ]
+    }
     running = [{"stage": "hard", "step": 11}, {"stage": "hard", "step": 13}]
     spans = stage_spans(summary, running)
-    assert spans == [StageSpan("warmup", "sft", 1, 4), StageSpan("concise", "preference", 5, 10),
-                     StageSpan("hard", "running", 11, 13)]  # fmt: skip
+    assert spans == [
+        StageSpan("warmup", "sft", 1, 4),
+        StageSpan("concise", "preference", 5, 10),
+        StageSpan("hard", "running", 11, 13),
+    ]
     assert boundary_steps(spans) == [4.5, 10.5]
     assert (spans[0].start, spans[-1].end) == (0.5, 13.5)
     assert boundary_steps(spans[:1]) == []
@@ -109,8 +191,12 @@ def test_stage_spans_come_from_summary_and_boundaries_sit_between_stages():
 
 def test_series_keeps_finite_numbers_of_one_stage_in_step_order():
     """If this fails, a non-finite loss (logged as the string "nan") or another stage's points leak into a line."""
-    rows = [{"stage": "b", "step": 7, "loss": 1.0}, {"stage": "a", "step": 3, "loss": "nan"},
-            {"stage": "a", "step": 2, "loss": 2.0}, {"stage": "a", "step": 1, "eval_loss": 9.0}]  # fmt: skip
+    rows = [
+        {"stage": "b", "step": 7, "loss": 1.0},
+        {"stage": "a", "step": 3, "loss": "nan"},
+        {"stage": "a", "step": 2, "loss": 2.0},
+        {"stage": "a", "step": 1, "eval_loss": 9.0},
+    ]
     assert series(rows, "loss") == ([2, 7], [2.0, 1.0])
     assert series(rows, "loss", "a") == ([2], [2.0])
 
@@ -164,8 +250,13 @@ def test_lengths_fall_back_to_eval_json_without_probes(tmp_path):
 def test_sft_only_run_skips_preference_plots_and_says_why(tmp_path):
     """If this fails, an SFT-only run gets empty reward/length plots (or a stale one from an earlier report stays),
     or report.md leaves the reader guessing why a plot is missing."""
-    summary = {"recipe": "sft-only", "model": "tiny-llama", "status": "finished", "total_steps": 4,
-               "stages": [_stage_summary("warmup", "sft", 1, 4)]}  # fmt: skip
+    summary = {
+        "recipe": "sft-only",
+        "model": "tiny-llama",
+        "status": "finished",
+        "total_steps": 4,
+        "stages": [_stage_summary("warmup", "sft", 1, 4)],
+    }
     root = _write_run(tmp_path / "out", _sft_rows(), summary)
     (root / "report").mkdir()
     (root / "report" / "rewards.png").write_bytes(PNG_SIGNATURE + b"stale")

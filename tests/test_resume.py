@@ -31,9 +31,13 @@ def test_latest_checkpoint_skips_one_cut_off_while_saving(tmp_path):
 def test_trim_metrics_keeps_finished_stages_and_steps_up_to_the_checkpoint(tmp_path):
     """Rows logged after the checkpoint will be logged again by the resumed run: they go, nothing else does."""
     outputs = RunOutputs(tmp_path)
-    rows = [{"stage": "a", "step": 1, "stage_step": 1}, {"stage": "a", "step": 2, "stage_step": 2},
-            {"stage": "b", "step": 3, "stage_step": 1}, {"stage": "b", "step": 4, "stage_step": 2},
-            {"stage": "b", "step": 5, "stage_step": 3}]  # fmt: skip
+    rows = [
+        {"stage": "a", "step": 1, "stage_step": 1},
+        {"stage": "a", "step": 2, "stage_step": 2},
+        {"stage": "b", "step": 3, "stage_step": 1},
+        {"stage": "b", "step": 4, "stage_step": 2},
+        {"stage": "b", "step": 5, "stage_step": 3},
+    ]
     outputs.metrics_path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     point = ResumePoint([{"name": "a", "steps": 2}], 2, "b", tmp_path / "b" / "checkpoints" / "checkpoint-2")
     assert trim_metrics(outputs, point) == 1

@@ -27,10 +27,22 @@ def _row(i, difficulty, margin, kind="verbose"):
 
 def test_filters_count_every_removed_row(write):
     """6 rows: kinds keep 5, difficulties keep 4 of those, min_margin keeps 2: the counts add up to 6."""
-    _rows(write, [_row(0, "easy", 0.9), _row(1, "easy", 0.1), _row(2, "hard", 0.8), _row(3, "medium", 0.5),
-                  _row(4, "hard", 0.7, kind="vague"), _row(5, "easy", 0.3, kind="incomplete")])  # fmt: skip
-    loaded = _recipe(write, "{train: [{path: rows.jsonl}], kinds: [verbose, vague], difficulties: [easy, hard], "
-                            "min_margin: 0.6, order: easy_to_hard}")  # fmt: skip
+    _rows(
+        write,
+        [
+            _row(0, "easy", 0.9),
+            _row(1, "easy", 0.1),
+            _row(2, "hard", 0.8),
+            _row(3, "medium", 0.5),
+            _row(4, "hard", 0.7, kind="vague"),
+            _row(5, "easy", 0.3, kind="incomplete"),
+        ],
+    )
+    loaded = _recipe(
+        write,
+        "{train: [{path: rows.jsonl}], kinds: [verbose, vague], difficulties: [easy, hard], "
+        "min_margin: 0.6, order: easy_to_hard}",
+    )
     train, held, counts = stage_rows(loaded, loaded.recipe.stages[0], seed=0)
     assert [r.prompt for r in train] == ["q0", "q2", "q4"]
     assert counts["filtered_by_kind"] == 1 and counts["filtered_by_difficulty"] == 1
@@ -59,8 +71,10 @@ def test_missing_difficulty_or_margin_is_named(write):
 
 def test_order_conflicting_with_a_random_sampler_is_a_recipe_error(write):
     _rows(write, [_row(0, "easy", 0.5)])
-    text = ("name: t\nstages:\n  - name: s\n    data: {train: [{path: rows.jsonl}], order: as_is}\n"
-            "    training: {train_sampling_strategy: random}\n")  # fmt: skip
+    text = (
+        "name: t\nstages:\n  - name: s\n    data: {train: [{path: rows.jsonl}], order: as_is}\n"
+        "    training: {train_sampling_strategy: random}\n"
+    )
     with pytest.raises(AlignError, match="needs the sequential sampler"):
         load_recipe(write("r.yaml", text))
 
@@ -107,7 +121,7 @@ BAD_ROWS = [
     json.dumps({"prompt": "q8", "chosen": "", "rejected": "b"}),  # line 3: empty chosen
     json.dumps(
         {"prompt": "q0", "chosen": "a", "rejected": "b", "difficulty": "easy", "margin": 0.5, "kind": "verbose"}
-    ),  # line 4: duplicate of line 1  # fmt: skip
+    ),  # line 4: duplicate of line 1
 ]
 
 
@@ -152,8 +166,13 @@ def test_a_row_repeated_across_sources_is_a_duplicate(write):
 def test_sft_rows_read_from_csv_with_a_column_map(write):
     """SFT sources go through the same readers as pairs: a CSV with its own column names works in an sft stage."""
     write("sft.csv", "question,answer\nq1,Run ls.\nq2,Run pwd.\n")
-    loaded = load_recipe(write("r.yaml", "name: t\nstages:\n  - name: s\n    kind: sft\n    data: {train: [{path: "
-                               "sft.csv, columns: {prompt: question, completion: answer}}]}\n"))  # fmt: skip
+    loaded = load_recipe(
+        write(
+            "r.yaml",
+            "name: t\nstages:\n  - name: s\n    kind: sft\n    data: {train: [{path: "
+            "sft.csv, columns: {prompt: question, completion: answer}}]}\n",
+        )
+    )
     train, _, _ = stage_rows(loaded, loaded.recipe.stages[0], seed=0)
     assert sorted((r.prompt, r.completion) for r in train) == [("q1", "Run ls."), ("q2", "Run pwd.")]
 

@@ -27,16 +27,46 @@ ROWS = [
     {"stage": "dpo", "step": 3, "stage_step": 1, "loss": 0.5, "lengths/chosen": 12.5, "rewards/accuracies": 0.75},
 ]
 RECORDS = {
-    "sft": [{"prompt": "Why is the sky blue?", "base": "Well, so, the sky...", "tuned": "Rayleigh scattering.",
-             "base_tokens": 30, "tuned_tokens": 4, "base_key_point_recall": 0.5, "tuned_key_point_recall": 1.0}],
-    "dpo": [{"prompt": "Why is the sky blue?", "reference": "Scattering.", "base": "Well, so, the sky...",
-             "tuned": "Scattering | short.", "base_tokens": 30, "tuned_tokens": 3, "base_key_point_recall": None,
-             "tuned_key_point_recall": None}],
-}  # fmt: skip
-SUMMARY = {"recipe": "concise", "status": "finished", "total_steps": 3,
-           "stages": [{"name": "sft", "steps": 2, "final_train_loss": 1.5, "eval": {"loss": 1.75},
-                       "probe": {"probe/mean_tokens_ratio": 0.13}, "gates": [{"passed": True}]},
-                      {"name": "dpo", "steps": 1, "final_train_loss": 0.5, "eval": {}, "probe": {}}]}  # fmt: skip
+    "sft": [
+        {
+            "prompt": "Why is the sky blue?",
+            "base": "Well, so, the sky...",
+            "tuned": "Rayleigh scattering.",
+            "base_tokens": 30,
+            "tuned_tokens": 4,
+            "base_key_point_recall": 0.5,
+            "tuned_key_point_recall": 1.0,
+        }
+    ],
+    "dpo": [
+        {
+            "prompt": "Why is the sky blue?",
+            "reference": "Scattering.",
+            "base": "Well, so, the sky...",
+            "tuned": "Scattering | short.",
+            "base_tokens": 30,
+            "tuned_tokens": 3,
+            "base_key_point_recall": None,
+            "tuned_key_point_recall": None,
+        }
+    ],
+}
+SUMMARY = {
+    "recipe": "concise",
+    "status": "finished",
+    "total_steps": 3,
+    "stages": [
+        {
+            "name": "sft",
+            "steps": 2,
+            "final_train_loss": 1.5,
+            "eval": {"loss": 1.75},
+            "probe": {"probe/mean_tokens_ratio": 0.13},
+            "gates": [{"passed": True}],
+        },
+        {"name": "dpo", "steps": 1, "final_train_loss": 0.5, "eval": {}, "probe": {}},
+    ],
+}
 
 
 @pytest.fixture
@@ -49,8 +79,12 @@ def wandb_home(tmp_path, monkeypatch):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.setenv("NETRC", str(tmp_path / "no.netrc"))
-    for name, folder in (("WANDB_DATA_DIR", "data"), ("WANDB_CACHE_DIR", "cache"), ("WANDB_CONFIG_DIR", "config"),
-                         ("WANDB_ARTIFACT_DIR", "artifacts")):  # fmt: skip
+    for name, folder in (
+        ("WANDB_DATA_DIR", "data"),
+        ("WANDB_CACHE_DIR", "cache"),
+        ("WANDB_CONFIG_DIR", "config"),
+        ("WANDB_ARTIFACT_DIR", "artifacts"),
+    ):
         monkeypatch.setenv(name, str(tmp_path / "wandb-home" / folder))
     wandb.teardown()
     yield tmp_path
@@ -64,8 +98,12 @@ def _run_dir(output_dir: Path) -> Path:
 
 def _read_run(run_dir: Path) -> list[dict]:
     """The records of the run's `.wandb` transaction log, decoded by wandb's own reader (`wandb leet inspect`)."""
-    done = subprocess.run([sys.executable, "-m", "wandb", "leet", "inspect", "--json", str(run_dir)],
-                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "wandb", "leet", "inspect", "--json", str(run_dir)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     return [json.loads(line) for line in done.stdout.splitlines() if line.strip()]
 
@@ -109,8 +147,11 @@ def test_wandb_offline_run_has_both_stages_on_one_axis_config_artifact_and_table
 
     history = [r["history"]["item"] for r in records if r["type"] == "history"]
     metrics = [h for h in history if "all/loss" in h]
-    assert [(h["global_step"], h["all/loss"], h["stage_index"]) for h in metrics] == [(1, 2.0, 0), (2, 1.5, 0),
-                                                                                       (3, 0.5, 1)]  # fmt: skip
+    assert [(h["global_step"], h["all/loss"], h["stage_index"]) for h in metrics] == [
+        (1, 2.0, 0),
+        (2, 1.5, 0),
+        (3, 0.5, 1),
+    ]
     assert [h["sft/loss"] for h in metrics if "sft/loss" in h] == [2.0, 1.5]
     assert metrics[1]["sft/eval/loss"] == 1.75 and metrics[1]["all/eval/loss"] == 1.75
     assert metrics[2]["dpo/lengths/chosen"] == 12.5 and metrics[2]["all/lengths/chosen"] == 12.5
@@ -123,15 +164,32 @@ def test_wandb_offline_run_has_both_stages_on_one_axis_config_artifact_and_table
 
     # The history holds each table as a reference (flattened `<key>._type`, `<key>.path`) to a JSON file under
     # files/media/table/.
-    tables = {(h["global_step"], key.removesuffix("._type")): h[key.replace("._type", ".path")]
-              for h in history for key in h if key.startswith("generations/") and key.endswith("._type")
-              and h[key] == "table-file"}  # fmt: skip
-    assert set(tables) == {(2, "generations/sft"), (2, "generations/all"),
-                           (3, "generations/dpo"), (3, "generations/all")}  # fmt: skip
+    tables = {
+        (h["global_step"], key.removesuffix("._type")): h[key.replace("._type", ".path")]
+        for h in history
+        for key in h
+        if key.startswith("generations/") and key.endswith("._type") and h[key] == "table-file"
+    }
+    assert set(tables) == {
+        (2, "generations/sft"),
+        (2, "generations/all"),
+        (3, "generations/dpo"),
+        (3, "generations/all"),
+    }
     assert all(path.startswith("media/table/generations/") for path in tables.values())
     table = json.loads((run_dir / "files" / tables[3, "generations/all"]).read_text())
-    assert table["columns"] == ["stage", "step", "prompt", "reference", "base answer", "current answer", "base tokens",
-                                "current tokens", "base key-point recall", "current key-point recall"]  # fmt: skip
+    assert table["columns"] == [
+        "stage",
+        "step",
+        "prompt",
+        "reference",
+        "base answer",
+        "current answer",
+        "base tokens",
+        "current tokens",
+        "base key-point recall",
+        "current key-point recall",
+    ]
     assert [row[:2] for row in table["data"]] == [["sft", 2], ["dpo", 3]]  # every stage side by side, latest table
     dpo = json.loads((run_dir / "files" / tables[3, "generations/dpo"]).read_text())
     assert dpo["data"] == [table["data"][1]] and dpo["data"][0][5] == "Scattering | short."
@@ -197,8 +255,9 @@ def test_tensorboard_missing_is_one_line_user_error(tmp_path, monkeypatch):
     """`report_to: tensorboard` without the tensorboard package must say what to install in one line (exit 2), not
     fail with a torch import traceback. (The package is a dev dependency, so its absence is simulated.)"""
     real_find_spec = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec",
-                        lambda name, *a: None if name == "tensorboard" else real_find_spec(name, *a))  # fmt: skip
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "tensorboard" else real_find_spec(name, *a)
+    )
     for main_process in (True, False):  # every rank stops, not only the one that would write
         with pytest.raises(AlignError) as raised:
             make_tracker("tensorboard", main_process=main_process)

@@ -92,8 +92,10 @@ def check_lengths(rows: list, lengths: list, max_length: int, issues: RowIssues)
     for row, (prompt_len, sequences) in zip(rows, lengths, strict=True):
         longest = max(range(len(sequences)), key=sequences.__getitem__)
         if sequences[longest] > max_length:
-            message = (f"{sequences[longest]} tokens (prompt {prompt_len}) > max_length {max_length}: training "
-                       "truncates it; shorten the row or raise max_length")  # fmt: skip
+            message = (
+                f"{sequences[longest]} tokens (prompt {prompt_len}) > max_length {max_length}: training "
+                "truncates it; shorten the row or raise max_length"
+            )
             # Only JSONL rows carry line numbers; a CSV/JSON/Parquet row's number is its row index (`file.csv row
             # 5`), which `Problem(source, ..., line)` would print as `file.csv:5`, a line it is not on.
             where = Location(row.source, row.line, Path(row.source).suffix.lower() == ".jsonl")

@@ -32,13 +32,23 @@ def _check_paths(input_path: str | Path, output: Path, base_dir: Path | None) ->
 def _load(input_path, options: BuildOptions, base_dir, columns, split, issues) -> list[ScoredPrompt]:
     """The input's multi-answer rows; input that already holds pairs is an error that says so. With `issues`, bad
     input rows are counted there and left out."""
-    rows = load_source(input_path, "auto", columns, base_dir, split, issues=issues,
-                       score_key=options.score_key, score_weights=options.score_weights)  # fmt: skip
+    rows = load_source(
+        input_path,
+        "auto",
+        columns,
+        base_dir,
+        split,
+        issues=issues,
+        score_key=options.score_key,
+        score_weights=options.score_weights,
+    )
     if not isinstance(rows[0], ScoredPrompt):
         pairs = isinstance(rows[0], PreferenceRow)
         what = "preference pairs (prompt, chosen, rejected)" if pairs else "one answer per prompt (prompt, completion)"
-        message = (f"already holds {what}; building pairs needs multi-answer rows: a prompt and `completions`, a list "
-                   "of two or more answers (scored or not)")  # fmt: skip
+        message = (
+            f"already holds {what}; building pairs needs multi-answer rows: a prompt and `completions`, a list "
+            "of two or more answers (scored or not)"
+        )
         raise AlignError(Problem(str(input_path), message))
     return rows
 

@@ -58,14 +58,26 @@ class BuildOptions:
             raise _flag_error("score_key", "give score_key or score_weights, not both")
         checks = [
             ("min_margin", self.min_margin, _in_range(self.min_margin, 0), "a number ≥ 0"),
-            ("max_pairs_per_prompt", self.max_pairs_per_prompt,
-             _in_range(self.max_pairs_per_prompt, 1, whole=True, optional=True), "a whole number ≥ 1"),
-            ("max_length_ratio", self.max_length_ratio, _in_range(self.max_length_ratio, 1, optional=True),
-             "a number ≥ 1 (longer answer's words / shorter answer's words)"),
-            ("max_chosen_shorter_share", self.max_chosen_shorter_share,
-             _in_range(self.max_chosen_shorter_share, 0, 1, optional=True), "a share from 0 to 1"),
+            (
+                "max_pairs_per_prompt",
+                self.max_pairs_per_prompt,
+                _in_range(self.max_pairs_per_prompt, 1, whole=True, optional=True),
+                "a whole number ≥ 1",
+            ),
+            (
+                "max_length_ratio",
+                self.max_length_ratio,
+                _in_range(self.max_length_ratio, 1, optional=True),
+                "a number ≥ 1 (longer answer's words / shorter answer's words)",
+            ),
+            (
+                "max_chosen_shorter_share",
+                self.max_chosen_shorter_share,
+                _in_range(self.max_chosen_shorter_share, 0, 1, optional=True),
+                "a share from 0 to 1",
+            ),
             ("negatives", self.negatives, _in_range(self.negatives, 1, whole=True), "a whole number ≥ 1"),
-        ]  # fmt: skip
+        ]
         for name, value, ok, need in checks:
             if not ok:
                 raise _flag_error(name, f"must be {need}, got {value!r}")

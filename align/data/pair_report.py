@@ -46,8 +46,11 @@ class BuildReport:
 
         limits, after = self.difficulty_thresholds, self.chosen_shorter_share_after
         how = "none" if limits is None else f"hard < {limits[0]:g} ≤ medium < {limits[1]:g} ≤ easy"
-        ranked = {"data": "the data's scores", "concise": "align's concise score (0-1)", "both": "the data's scores "
-                  "where the concise score agrees"}[self.ranked_by]  # fmt: skip
+        ranked = {
+            "data": "the data's scores",
+            "concise": "align's concise score (0-1)",
+            "both": "the data's scores where the concise score agrees",
+        }[self.ranked_by]
         balanced = "not balanced" if self.options.get("max_chosen_shorter_share") is None else f"{after:.0%} after"
         lines = [
             f"{self.rows_written} rows ({self.pairs_written} pairs) from {self.prompts_read} prompts ranked by "
@@ -55,11 +58,13 @@ class BuildReport:
             f"candidate pairs {self.candidate_pairs}: written {self.pairs_written}; dropped: {counts(self.dropped)}",
             f"kinds: {counts(self.kinds)}; difficulty: {counts(self.difficulties)} ({self.thresholds_from}: {how})",
             f"chosen answer shorter in {self.chosen_shorter_share_before:.0%} of rows ({balanced}); mean words: "
-            f"chosen {self.mean_chosen_words}, rejected {self.mean_rejected_words}" if self.rows_written else "",
+            f"chosen {self.mean_chosen_words}, rejected {self.mean_rejected_words}"
+            if self.rows_written
+            else "",
             f"input columns replaced by ours: {counts(self.columns_shadowed)}" if self.columns_shadowed else "",
             f"bad input rows dropped: {counts(self.dropped_bad_rows)}" if self.dropped_bad_rows else "",
             f"wrote {self.output} and {report_path(Path(self.output))}" if self.output else "",
-        ]  # fmt: skip
+        ]
         return "\n".join(line for line in lines if line)
 
 

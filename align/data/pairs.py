@@ -23,8 +23,17 @@ from align.errors import AlignError, Problem
 #: Why a candidate pair was not written: the pair checks in the order they run (a pair counts under the first it
 #: fails), then the per-prompt pick (a repeat of a row already built is a `duplicate_pair`), then the dataset-level
 #: balance. A prompt that gives no row is counted under the last of these that removed its pairs.
-DROP_REASONS = ("identical_answers", "tied", "below_min_margin", "concise_disagrees", "length_ratio",
-                "too_few_negatives", "per_prompt_cap", "duplicate_pair", "chosen_shorter_share")  # fmt: skip
+DROP_REASONS = (
+    "identical_answers",
+    "tied",
+    "below_min_margin",
+    "concise_disagrees",
+    "length_ratio",
+    "too_few_negatives",
+    "per_prompt_cap",
+    "duplicate_pair",
+    "chosen_shorter_share",
+)
 DIFFICULTIES = ("easy", "medium", "hard")
 #: Kind classifier bounds on rejected words / chosen words. The shipped seeds fit them: `verbose` answers are ~3× the
 #: reference, `vague` ones within ±25% of it, `incomplete` ones at most 75% of it.
@@ -118,8 +127,10 @@ def _ranked_by(prompts: list[ScoredPrompt], options: BuildOptions) -> str:
         return "concise"
     if not all(scored):
         odd, first = prompts[scored.index(False)], prompts[scored.index(True)]
-        message = (f"has unscored answers while {first.location or first.source} is scored; margins would mix the "
-                   "data's units with the concise scorer's: score every row, or rank all by score=concise")  # fmt: skip
+        message = (
+            f"has unscored answers while {first.location or first.source} is scored; margins would mix the "
+            "data's units with the concise scorer's: score every row, or rank all by score=concise"
+        )
         raise _row_error(odd, "completions", message)
     return options.score
 
@@ -204,8 +215,10 @@ def _prompt_rows(at: int, prompt: ScoredPrompt, options: BuildOptions, ranked_by
     reasons["per_prompt_cap"] += candidates - used - sum(reasons.values())
     reasons = +reasons  # drop zero counts
     dropped.update(reasons)
-    rows = [_Row(at, prompt, order[group[0][0]], tuple(order[w] for _, w, _ in group), tuple(m for *_, m in group))
-            for group in groups]  # fmt: skip
+    rows = [
+        _Row(at, prompt, order[group[0][0]], tuple(order[w] for _, w, _ in group), tuple(m for *_, m in group))
+        for group in groups
+    ]
     why = None if rows else max(reasons, key=DROP_REASONS.index, default="no_candidates")
     return rows, candidates, why
 
@@ -276,8 +289,14 @@ def _row_dict(row: _Row, thresholds: tuple[float, float], shadowed: Counter) -> 
     def one(values: list):
         return values if multi else values[0]
 
-    out = {"prompt": row.prompt.prompt, "chosen": row.chosen.text, "rejected": one([a.text for a in row.rejected]),
-           "margin": row.margin, "difficulty": difficulty(row.margin, thresholds), "kind": kinds[-1]}  # fmt: skip
+    out = {
+        "prompt": row.prompt.prompt,
+        "chosen": row.chosen.text,
+        "rejected": one([a.text for a in row.rejected]),
+        "margin": row.margin,
+        "difficulty": difficulty(row.margin, thresholds),
+        "kind": kinds[-1],
+    }
     if multi:
         out["rejected_kinds"] = kinds
     out.update(

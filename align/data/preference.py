@@ -10,9 +10,13 @@ from align.errors import AlignError, Problem
 
 
 def load_preference_rows(
-    path: str | Path, format: str = "auto", columns: dict | None = None, base_dir: Path | None = None,
-    split: str = "train", issues=None,
-) -> list[PreferenceRow]:  # fmt: skip
+    path: str | Path,
+    format: str = "auto",
+    columns: dict | None = None,
+    base_dir: Path | None = None,
+    split: str = "train",
+    issues=None,
+) -> list[PreferenceRow]:
     """Every row of a preference source (any reader, any pair format), in order, normalised to `PreferenceRow`s.
 
     Scored multi-completion sources hold no pairs yet, and SFT rows none at all: both are errors here (the first

@@ -23,8 +23,13 @@ def distribution(values: list[float]) -> dict:
     def rank(q: float) -> float:
         return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
 
-    return {"min": ordered[0], "p50": rank(0.5), "p90": rank(0.9), "max": ordered[-1],
-            "mean": round(statistics.fmean(ordered), 1)}  # fmt: skip
+    return {
+        "min": ordered[0],
+        "p50": rank(0.5),
+        "p90": rank(0.9),
+        "max": ordered[-1],
+        "mean": round(statistics.fmean(ordered), 1),
+    }
 
 
 def _fields(row) -> dict[str, list[str]]:

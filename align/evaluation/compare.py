@@ -132,13 +132,22 @@ def _pair_figures(args, model, tokenizer) -> dict[str, Any]:
     from align.data import load_preference_rows
     from align.evaluation.pairs import pair_accuracy
 
-    return pair_accuracy(model, tokenizer, load_preference_rows(args.pairs), reference_free=args.reference_free,
-                         batch_size=args.batch_size)  # fmt: skip
+    return pair_accuracy(
+        model,
+        tokenizer,
+        load_preference_rows(args.pairs),
+        reference_free=args.reference_free,
+        batch_size=args.batch_size,
+    )
 
 
 def _example(i, rows, tuned, tuned_scores, base, base_scores) -> dict[str, Any]:
-    example = {"prompt": rows[i]["prompt"], "answer": tuned[i][0], "tokens": tuned[i][1],
-               "scores": asdict(tuned_scores[i])}  # fmt: skip
+    example = {
+        "prompt": rows[i]["prompt"],
+        "answer": tuned[i][0],
+        "tokens": tuned[i][1],
+        "scores": asdict(tuned_scores[i]),
+    }
     if "reference" in rows[i]:
         example["reference"] = rows[i]["reference"]
     if base is not None:
@@ -161,8 +170,11 @@ def _print_report(result, prompts, tuned, base, show: int) -> None:
             f"median response tokens: base {result['baseline']['median_response_tokens']:.0f} -> "
             f"tuned {result['median_response_tokens']:.0f}"
         )
-        for key, label in (("filler_rate", "filler phrases / 100 words"), ("actionability", "actionability"),
-                           ("key_point_recall", "key-point recall")):  # fmt: skip
+        for key, label in (
+            ("filler_rate", "filler phrases / 100 words"),
+            ("actionability", "actionability"),
+            ("key_point_recall", "key-point recall"),
+        ):
             if key in result:
                 print(f"{label}: base {result['baseline'][key]:.2f} -> tuned {result[key]:.2f}")
         print()

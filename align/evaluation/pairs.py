@@ -29,8 +29,12 @@ def _batches(rows: list[PreferenceRow], tokenizer, batch_size: int, max_length: 
 
 
 def _logps(model, batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    out = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
-                completion_mask=batch["completion_mask"], completion_logps=True)  # fmt: skip
+    out = model(
+        input_ids=batch["input_ids"],
+        attention_mask=batch["attention_mask"],
+        completion_mask=batch["completion_mask"],
+        completion_logps=True,
+    )
     k = batch["rejected_per_prompt"]
     chosen, rejected = split_chosen_rejected(out.logps.float(), k)
     chosen_len, rejected_len = split_chosen_rejected(out.lengths.float().clamp(min=1), k)
@@ -39,9 +43,13 @@ def _logps(model, batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torc
 
 @torch.no_grad()
 def pair_accuracy(
-    model, tokenizer, rows: list[PreferenceRow], reference_free: bool = False, batch_size: int = 8,
+    model,
+    tokenizer,
+    rows: list[PreferenceRow],
+    reference_free: bool = False,
+    batch_size: int = 8,
     max_length: int | None = 1024,
-) -> dict[str, float | dict[str, float]]:  # fmt: skip
+) -> dict[str, float | dict[str, float]]:
     """`pair_accuracy` over all rows (a row with K negatives counts K comparisons) and `pair_accuracy_by_kind`.
 
     `model` is a `PeftModel` unless `reference_free`; its adapter is disabled for the reference pass.

@@ -43,8 +43,15 @@ def probe_figures(tuned: dict, base: dict) -> dict[str, float]:
     return figures
 
 
-def run_probes(model, tokenizer, rows: list[dict], max_new_tokens: int, batch_size: int, base_answers: BaseAnswers,
-               cache_key: tuple) -> tuple[dict[str, float], list[dict]]:  # fmt: skip
+def run_probes(
+    model,
+    tokenizer,
+    rows: list[dict],
+    max_new_tokens: int,
+    batch_size: int,
+    base_answers: BaseAnswers,
+    cache_key: tuple,
+) -> tuple[dict[str, float], list[dict]]:
     """Answer `rows` with `model` (its adapter on) and the base model (adapters off, cached); return the `probe/*`
     figures and one record per prompt (`prompt`, `base`, `tuned`, token counts, key-point recall)."""
     prompts = [row["prompt"] for row in rows]
@@ -60,9 +67,16 @@ def run_probes(model, tokenizer, rows: list[dict], max_new_tokens: int, batch_si
     tuned_scores = answer_scores(rows, tuned)
     figures = probe_figures(answer_figures(tuned, tuned_scores), answer_figures(base, base_scores))
     records = [
-        {"prompt": row["prompt"], **({"reference": row["reference"]} if "reference" in row else {}),
-         "base": b[0], "tuned": t[0], "base_tokens": b[1], "tuned_tokens": t[1],
-         "base_key_point_recall": bs.key_point_recall, "tuned_key_point_recall": ts.key_point_recall}
+        {
+            "prompt": row["prompt"],
+            **({"reference": row["reference"]} if "reference" in row else {}),
+            "base": b[0],
+            "tuned": t[0],
+            "base_tokens": b[1],
+            "tuned_tokens": t[1],
+            "base_key_point_recall": bs.key_point_recall,
+            "tuned_key_point_recall": ts.key_point_recall,
+        }
         for row, b, t, bs, ts in zip(rows, base, tuned, base_scores, tuned_scores, strict=True)
-    ]  # fmt: skip
+    ]
     return figures, records

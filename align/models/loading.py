@@ -32,9 +32,11 @@ def unreachable_as_user_error(name: str):
         yield
     except OSError as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        message = (f"model {name!r} cannot be loaded: {first} (short names: "
-                   f"{', '.join(short_model_names())}; otherwise a local model folder, or a Hub id on a machine "
-                   "that can reach the Hub)")  # fmt: skip
+        message = (
+            f"model {name!r} cannot be loaded: {first} (short names: "
+            f"{', '.join(short_model_names())}; otherwise a local model folder, or a Hub id on a machine "
+            "that can reach the Hub)"
+        )
         raise AlignError(message) from None
 
 

@@ -120,8 +120,11 @@ def _check_source(source, kind: str, base_dir: Path, path: KeyPath, out: Collect
         return
     # The reader is chosen by suffix: an unreadable kind of file would otherwise pass here and fail at training.
     if target is not None and target.is_file() and target.suffix.lower() not in READERS:
-        out.add(path + ("path",), f"{target.suffix or 'no suffix'!s} is not a data file type align reads "
-                f"({', '.join(sorted(READERS))}, or a save_to_disk folder)")  # fmt: skip
+        out.add(
+            path + ("path",),
+            f"{target.suffix or 'no suffix'!s} is not a data file type align reads "
+            f"({', '.join(sorted(READERS))}, or a save_to_disk folder)",
+        )
     if target is not None and target.is_dir() and not any((target / m).exists() for m in SAVED_DATASET_MARKERS):
         out.add(path + ("path",), "is a folder but not one written by datasets' save_to_disk")
     if kind == "sft" and source.format != "auto":

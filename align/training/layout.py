@@ -31,8 +31,11 @@ def choose_layout(model, requested: str, aux_loss_coef: float = 0.0) -> LayoutCh
     it exact for this family, else padded; a log line says what was given up and why."""
     log_probs = COMPLETION_HEAD if head_scaling(model) is not None else FULL_LOGITS
     if log_probs == FULL_LOGITS:
-        logger.warning("model type %r is not on align's list of proven families: log-probs come from the model's full "
-                       "logits (exact, slower)", text_config(model).model_type)  # fmt: skip
+        logger.warning(
+            "model type %r is not on align's list of proven families: log-probs come from the model's full "
+            "logits (exact, slower)",
+            text_config(model).model_type,
+        )
     if requested != "packed":
         return LayoutChoice(requested, None, log_probs)
     why = packed_refusal(model, aux_loss_coef)

@@ -25,9 +25,11 @@ class MicroBatchState:
 
     def add(self, result: CombinedLoss, inputs: list[torch.Tensor]) -> None:
         detached = CombinedLoss(
-            result.losses.detach(), result.chosen_rewards, result.rejected_rewards,
+            result.losses.detach(),
+            result.chosen_rewards,
+            result.rejected_rewards,
             {name: value.detach() * self.share for name, value in result.components.items()},
-        )  # fmt: skip
+        )
         self.results.append(detached)
         self.inputs.append(inputs)
 

@@ -113,8 +113,15 @@ def pack_rows(rows: list[list[Sequence]]) -> dict[str, torch.Tensor]:
 
 
 # The packed batch's layout tensors the model's packed forward reads (input and position ids travel as usual).
-PACKED_KEYS = ("token_part", "segment_lengths", "target_index", "target_ids", "target_sequence", "target_rank",
-               "sequence_lengths")  # fmt: skip
+PACKED_KEYS = (
+    "token_part",
+    "segment_lengths",
+    "target_index",
+    "target_ids",
+    "target_sequence",
+    "target_rank",
+    "sequence_lengths",
+)
 
 
 def is_packed(inputs: dict) -> bool:
@@ -187,8 +194,11 @@ def split_packed(
 
 def _rows_of(batch: dict[str, torch.Tensor], first: int, last: int) -> dict[str, torch.Tensor]:
     """Rows first..last−1 of a packed batch, as a packed batch of their own."""
-    unknown = set(batch) - set(PACKED_KEYS) - {"input_ids", "position_ids", "rejected_per_prompt",
-                                                "ref_chosen_logps", "ref_rejected_logps"}  # fmt: skip
+    unknown = (
+        set(batch)
+        - set(PACKED_KEYS)
+        - {"input_ids", "position_ids", "rejected_per_prompt", "ref_chosen_logps", "ref_rejected_logps"}
+    )
     if unknown:
         raise ValueError(f"cannot split a packed batch holding {sorted(unknown)}")
     rows, ends = len(batch["segment_lengths"]), batch["segment_lengths"].cumsum(0)

@@ -125,7 +125,7 @@ def segment_attention(
                 dropout_p=dropout,
                 scale=scaling,
                 enable_gqa=q.size(1) != k.size(1),
-            )  # fmt: skip
+            )
         )
     segments.layers_run += 1
     return torch.cat(pieces, dim=2).transpose(1, 2).contiguous()
@@ -177,9 +177,16 @@ def _segment_backend(fallback_name: str):
             fallback = ALL_ATTENTION_FUNCTIONS[fallback_name] if fallback_name != "eager" else _eager(module)
             return fallback(module, query, key, value, attention_mask, scaling=scaling, dropout=dropout, **kwargs)
         output = segment_attention(
-            query, key, value, pair_segments, scaling, dropout,
-            sliding_window=kwargs.get("sliding_window"), softcap=kwargs.get("softcap"), sinks=kwargs.get("s_aux"),
-        )  # fmt: skip
+            query,
+            key,
+            value,
+            pair_segments,
+            scaling,
+            dropout,
+            sliding_window=kwargs.get("sliding_window"),
+            softcap=kwargs.get("softcap"),
+            sinks=kwargs.get("s_aux"),
+        )
         return output, None
 
     return forward

@@ -102,8 +102,16 @@ def _drop_reference_adapter(peft_model) -> None:
         peft_model.set_adapter("default")
 
 
-def _stage_summary(stage: StageConfig, trainer, train_output, eval_metrics: dict, n_train: int, n_eval: int,
-                   step_offset: int, outputs: RunOutputs) -> dict[str, Any]:  # fmt: skip
+def _stage_summary(
+    stage: StageConfig,
+    trainer,
+    train_output,
+    eval_metrics: dict,
+    n_train: int,
+    n_eval: int,
+    step_offset: int,
+    outputs: RunOutputs,
+) -> dict[str, Any]:
     """What a finished stage reports to summary.json."""
     steps = trainer.state.global_step
     sft = [{"name": "sft (trl)", "weight": 1.0}]
@@ -126,8 +134,12 @@ def _stage_summary(stage: StageConfig, trainer, train_output, eval_metrics: dict
 
 def _warn_shared_rows(stage: str, sharding: dict) -> None:
     if sharding["world_size"] > 1 and sharding["rows_on_several_ranks"]:
-        logger.warning("stage %s: %d training rows were seen by more than one process (rows not divisible by the "
-                       "global batch are repeated to fill it)", stage, sharding["rows_on_several_ranks"])  # fmt: skip
+        logger.warning(
+            "stage %s: %d training rows were seen by more than one process (rows not divisible by the "
+            "global batch are repeated to fill it)",
+            stage,
+            sharding["rows_on_several_ranks"],
+        )
 
 
 def run_stage(
@@ -194,8 +206,9 @@ def run_stage(
         outputs.save_adapter(peft_model, stage.name, adapter_state)
     _drop_reference_adapter(peft_model)
     steps = trainer.state.global_step
-    summary = _stage_summary(stage, trainer, train_output, eval_metrics, len(train_rows), len(eval_rows), step_offset,
-                             outputs)  # fmt: skip
+    summary = _stage_summary(
+        stage, trainer, train_output, eval_metrics, len(train_rows), len(eval_rows), step_offset, outputs
+    )
     summary["dropped_prompt_over_max_length"] = dropped
     if hasattr(trainer, "layout"):
         summary["layout"] = trainer.layout.as_summary()

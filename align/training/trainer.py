@@ -258,8 +258,12 @@ class ContrastiveTrainer(DPOTrainer):
             counts = self.accelerator.gather(torch.tensor([own], device=self.accelerator.device))
             wanted = int(counts.max())
         if wanted != own:
-            logger.info("micro-batches: %d parts of <= %d tokens here, split into %d to match the other processes",
-                        own, self.micro_batch_tokens, wanted)  # fmt: skip
+            logger.info(
+                "micro-batches: %d parts of <= %d tokens here, split into %d to match the other processes",
+                own,
+                self.micro_batch_tokens,
+                wanted,
+            )
         return split_packed(inputs, self.micro_batch_tokens, wanted)
 
     def _compute_loss(self, model, inputs, return_outputs=False):

@@ -37,8 +37,18 @@ ANSWERS = {"pairs": ["chosen", "rejected"], "sft": ["completion"], "multi": ["ch
 FIELDS = {base: ["prompt", *answers] for base, answers in ANSWERS.items()}
 JSONL_FILES_PER_BASE = 110
 CSV_FILES, JSON_FILES = 60, 60
-JSONL_CLASSES = ("truncated", "wrong_type", "missing_field", "empty_field", "identical", "duplicate", "bad_encoding",
-                 "not_object", "huge", "k_mismatch")  # fmt: skip
+JSONL_CLASSES = (
+    "truncated",
+    "wrong_type",
+    "missing_field",
+    "empty_field",
+    "identical",
+    "duplicate",
+    "bad_encoding",
+    "not_object",
+    "huge",
+    "k_mismatch",
+)
 CSV_CLASSES = ("cell_count", "bad_quote", "wrong_type", "empty_field", "identical", "duplicate", "nul", "huge")
 JSON_CLASSES = ("wrong_type", "missing_field", "empty_field", "identical", "duplicate", "not_object", "huge")
 
@@ -377,8 +387,11 @@ def test_fuzz_covers_every_mutation_class_hundreds_of_files(cases):
     assert len(cases) >= 400
     assert kinds >= set(JSONL_CLASSES) | set(CSV_CLASSES) | set(JSON_CLASSES)
     assert {bad.kind for case in cases for bad in case.expected.values() if bad.kind.startswith("bad_encoding")} == {
-        "bad_encoding:latin1", "bad_encoding:utf16_bom", "bad_encoding:nul", "bad_encoding:utf16"
-    }  # fmt: skip
+        "bad_encoding:latin1",
+        "bad_encoding:utf16_bom",
+        "bad_encoding:nul",
+        "bad_encoding:utf16",
+    }
     assert any(not case.bad for case in cases)  # clean files (line noise only) must stay clean
 
 

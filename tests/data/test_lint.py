@@ -24,24 +24,33 @@ def _row(i, **fields):
 def test_every_jsonl_problem_kind_is_counted_with_its_line(tmp_path, write):
     """One row of each problem kind among good rows: if this fails, the linter misses or misfiles a kind of bad
     row, or stops at the first one instead of reporting all of them with their line numbers."""
-    path = _jsonl(write, [
-        _row(1),                                                 # 1 good
-        '{"prompt": "q", "chosen": ',                            # 2 broken JSON
-        '["not", "an", "object"]',                               # 3 not an object
-        {k: v for k, v in _row(4).items() if k != "chosen"},     # 4 missing chosen
-        _row(5, rejected="   "),                                 # 5 empty rejected
-        _row(6, chosen=["a", "list"]),                           # 6 wrong type
-        _row(7, rejected=_row(7)["chosen"]),                     # 7 identical
-        _row(1),                                                 # 8 duplicate of line 1
-        _row(9),                                                 # 9 good
-    ])  # fmt: skip
+    path = _jsonl(
+        write,
+        [
+            _row(1),  # 1 good
+            '{"prompt": "q", "chosen": ',  # 2 broken JSON
+            '["not", "an", "object"]',  # 3 not an object
+            {k: v for k, v in _row(4).items() if k != "chosen"},  # 4 missing chosen
+            _row(5, rejected="   "),  # 5 empty rejected
+            _row(6, chosen=["a", "list"]),  # 6 wrong type
+            _row(7, rejected=_row(7)["chosen"]),  # 7 identical
+            _row(1),  # 8 duplicate of line 1
+            _row(9),  # 9 good
+        ],
+    )
     with path.open("ab") as handle:
         handle.write(b'{"prompt": "caf\xe9", "chosen": "a", "rejected": "b"}\n')  # 10 Latin-1, not UTF-8
     report = lint_source(path)
     problems = report.issues.to_dict()
     lines = {code: [int(first.split(":")[1]) for first in entry["first"]] for code, entry in problems.items()}
-    assert lines == {"unreadable": [2, 3, 10], "missing_field": [4], "empty_field": [5], "wrong_type": [6],
-                     "identical": [7], "duplicate": [8]}  # fmt: skip
+    assert lines == {
+        "unreadable": [2, 3, 10],
+        "missing_field": [4],
+        "empty_field": [5],
+        "wrong_type": [6],
+        "identical": [7],
+        "duplicate": [8],
+    }
     assert report.rows_read == 10 and report.rows_ok == 2 and report.exit_code == PROBLEMS
     assert "d.jsonl:4: chosen: missing field" in problems["missing_field"]["first"][0]
     assert "not UTF-8" in problems["unreadable"]["first"][2]
@@ -97,7 +106,7 @@ def test_distribution_and_statistics_match_hand_computation():
             "Open the file and edit it now.",
             ["Edit it.", "It may depend on what you like best."],
             meta={"kind": "incomplete"},
-        ),  # fmt: skip
+        ),
     ]
     stats = row_statistics(rows)
     assert stats["length_unit"] == "words" and stats["chosen_shorter_share"] == round(2 / 3, 4)
@@ -154,7 +163,14 @@ def test_problem_kinds_are_all_documented_in_the_cli_help(capsys):
     with pytest.raises(SystemExit):
         main(["data", "inspect", "--help"])
     text = " ".join(capsys.readouterr().out.split())
-    for needle in ("broken JSON", "not UTF-8", "missing or empty field", "wrong type", "identical", "duplicate",
-                   "max_length"):  # fmt: skip
+    for needle in (
+        "broken JSON",
+        "not UTF-8",
+        "missing or empty field",
+        "wrong type",
+        "identical",
+        "duplicate",
+        "max_length",
+    ):
         assert needle in text
     assert len(PROBLEM_KINDS) == 8

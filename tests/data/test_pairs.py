@@ -89,8 +89,9 @@ def check_accounting(report) -> None:
 def test_min_margin_is_inclusive_at_the_exact_boundary():
     """margin == min_margin is kept, 0.1 below is dropped, and float noise (0.3 − 0.1 = 0.1999…) does not drop a
     boundary pair: if this fails, the builder and a recipe's `min_margin` on the written margins disagree."""
-    rows, report = build_pairs([prompt((words("a"), 3.0), (words("b"), 2.5), (words("c"), 2.4))],
-                               BuildOptions(min_margin=0.5))  # fmt: skip
+    rows, report = build_pairs(
+        [prompt((words("a"), 3.0), (words("b"), 2.5), (words("c"), 2.4))], BuildOptions(min_margin=0.5)
+    )
     assert pairs_of(rows) == [("a", "c"), ("a", "b")]
     assert [row["margin"] for row in rows] == [0.6, 0.5]
     assert report.dropped["below_min_margin"] == 1
@@ -100,8 +101,12 @@ def test_min_margin_is_inclusive_at_the_exact_boundary():
 
 def test_tied_answers_never_make_a_pair():
     """Equal scores (also equal to 4 decimals) are no preference; pairing them would teach noise."""
-    rows, report = build_pairs([prompt((words("a"), 2.0), (words("b"), 2.0), (words("c"), 1.0)),
-                                prompt((words("x"), 1.00001), (words("y"), 1.0), line=2)])  # fmt: skip
+    rows, report = build_pairs(
+        [
+            prompt((words("a"), 2.0), (words("b"), 2.0), (words("c"), 1.0)),
+            prompt((words("x"), 1.00001), (words("y"), 1.0), line=2),
+        ]
+    )
     assert pairs_of(rows) == [("a", "c"), ("b", "c")]
     assert report.dropped["tied"] == 2
     assert report.prompts_without_pairs == {"tied": 1}
@@ -171,8 +176,11 @@ def test_chosen_shorter_share_drops_the_lowest_margin_shorter_wins():
 
 def test_chosen_shorter_share_drops_later_rows_first_among_equal_margins():
     """Two shorter wins with margin 1 and one longer win, share ≤ 1/2: exactly one goes, the later one."""
-    prompts = [prompt((words("s1"), 2.0), (words("l1", 9), 1.0)), prompt((words("s2"), 2.0), (words("l2", 9), 1.0)),
-               prompt((words("l3", 9), 2.0), (words("s3"), 1.0))]  # fmt: skip
+    prompts = [
+        prompt((words("s1"), 2.0), (words("l1", 9), 1.0)),
+        prompt((words("s2"), 2.0), (words("l2", 9), 1.0)),
+        prompt((words("l3", 9), 2.0), (words("s3"), 1.0)),
+    ]
     rows, _ = build_pairs(prompts, BuildOptions(max_chosen_shorter_share=0.5))
     assert pairs_of(rows) == [("s1", "l1"), ("l3", "s3")]
 
@@ -227,8 +235,10 @@ def test_kind_is_classified_from_the_scorer_when_unlabelled(rejected, kind):
 def test_unscored_answers_are_ranked_by_the_concise_scorer():
     """Plain answers with key points: the concise, actionable, complete answer beats the verbose, vague and
     incomplete ones; with a cap of 3 it is the chosen answer of every pair."""
-    rows, report = build_pairs([prompt(VERBOSE, VAGUE, GOOD, INCOMPLETE, meta={"key_points": KEY_POINTS}, text=EGGS)],
-                               BuildOptions(max_pairs_per_prompt=3))  # fmt: skip
+    rows, report = build_pairs(
+        [prompt(VERBOSE, VAGUE, GOOD, INCOMPLETE, meta={"key_points": KEY_POINTS}, text=EGGS)],
+        BuildOptions(max_pairs_per_prompt=3),
+    )
     assert report.ranked_by == "concise"
     assert [row["chosen"] for row in rows] == [GOOD] * 3
     assert sorted(row["kind"] for row in rows) == ["incomplete", "vague", "verbose"]
@@ -239,8 +249,13 @@ def test_named_scores_rank_by_score_key_or_weights(tmp_path):
     """`score_key` and `score_weights` reach both the loader and the ranking: helpfulness prefers the long answer,
     brevity the short one, and 1·helpful + 0.5·brevity (5.5 vs 6.5) the short one by a margin of 1."""
     long, short = words("long", 40), words("short", 8)
-    row = {"prompt": "q", "completions": [{"text": long, "scores": {"helpful": 5, "brevity": 1}},
-                                          {"text": short, "scores": {"helpful": 4, "brevity": 5}}]}  # fmt: skip
+    row = {
+        "prompt": "q",
+        "completions": [
+            {"text": long, "scores": {"helpful": 5, "brevity": 1}},
+            {"text": short, "scores": {"helpful": 4, "brevity": 5}},
+        ],
+    }
     source = jsonl(tmp_path / "in.jsonl", [row])
     for options, chosen, margin in [
         (BuildOptions(score_key="helpful"), long, 1.0),
@@ -270,8 +285,12 @@ def test_negatives_give_one_row_with_the_best_separated_rejected_answers(tmp_pat
     rows, report = build_pairs([four, prompt((words("x"), 1.0), (words("y"), 0.0), line=2)], BuildOptions(negatives=2))
     (row,) = rows
     assert [answer.split()[0] for answer in row["rejected"]] == ["D", "C"]
-    assert (row["margin"], row["kind"], row["rejected_kinds"], row["rejected_score"]) == (2.0, "kc", ["kd", "kc"],
-                                                                                          [1.0, 2.0])  # fmt: skip
+    assert (row["margin"], row["kind"], row["rejected_kinds"], row["rejected_score"]) == (
+        2.0,
+        "kc",
+        ["kd", "kc"],
+        [1.0, 2.0],
+    )
     assert report.dropped["too_few_negatives"] == 1 and report.dropped["per_prompt_cap"] == 4
     assert (report.pairs_written, report.rows_written) == (2, 1)
     check_accounting(report)
@@ -308,8 +327,19 @@ def test_input_columns_follow_ours_and_never_overwrite_them():
     replaced by ours and counted, never silently."""
     meta = {"id": "eggs-1", "kind": "theirs", "source": "hub", "key_points": KEY_POINTS}
     rows, report = build_pairs([prompt((GOOD, 2.0), (VAGUE, 1.0), meta=meta, text=EGGS)])
-    ours = ["prompt", "chosen", "rejected", "margin", "difficulty", "kind", "chosen_score", "rejected_score",
-            "chosen_words", "rejected_words", "source"]  # fmt: skip
+    ours = [
+        "prompt",
+        "chosen",
+        "rejected",
+        "margin",
+        "difficulty",
+        "kind",
+        "chosen_score",
+        "rejected_score",
+        "chosen_words",
+        "rejected_words",
+        "source",
+    ]
     assert list(rows[0]) == [*ours, "id", "key_points"]
     assert (rows[0]["kind"], rows[0]["source"], rows[0]["id"]) == ("vague", "in.jsonl:1", "eggs-1")
     assert report.columns_shadowed == {"kind": 1, "source": 1}
@@ -347,12 +377,23 @@ def test_building_twice_gives_byte_identical_files(tmp_path):
 def test_seed_items_always_choose_the_reference_answer(tmp_path):
     """End to end on four shipped seed items made multi-answer (vague, incomplete, reference, unscored): the
     concise scorer must pick the hand-written reference every time, against both worse answers."""
-    seeds = [json.loads((REPO / "data" / "seed" / f"{d}.jsonl").read_text().splitlines()[0])
-             for d in ("cooking", "git", "finance", "sql")]  # fmt: skip
-    rows = [{"id": s["id"], "domain": s["domain"], "prompt": s["prompt"], "key_points": s["key_points"],
-             "completions": [s["vague"], s["incomplete"], s["reference"]]} for s in seeds]  # fmt: skip
-    report = write_pairs(jsonl(tmp_path / "seeds.jsonl", rows), tmp_path / "pairs.jsonl",
-                         BuildOptions(max_pairs_per_prompt=2))  # fmt: skip
+    seeds = [
+        json.loads((REPO / "data" / "seed" / f"{d}.jsonl").read_text().splitlines()[0])
+        for d in ("cooking", "git", "finance", "sql")
+    ]
+    rows = [
+        {
+            "id": s["id"],
+            "domain": s["domain"],
+            "prompt": s["prompt"],
+            "key_points": s["key_points"],
+            "completions": [s["vague"], s["incomplete"], s["reference"]],
+        }
+        for s in seeds
+    ]
+    report = write_pairs(
+        jsonl(tmp_path / "seeds.jsonl", rows), tmp_path / "pairs.jsonl", BuildOptions(max_pairs_per_prompt=2)
+    )
     pairs = load_source(tmp_path / "pairs.jsonl")
     reference = {s["id"]: s["reference"] for s in seeds}
     assert len(pairs) == 8 and all(row.chosen == reference[row.meta["id"]] for row in pairs)
@@ -423,10 +464,18 @@ def test_cli_build_writes_pairs_and_reports_drops(tmp_path, capsys):
     flag is a one-line error with exit 2. If this fails the command users run differs from the tested function."""
     from align.cli import main
 
-    rows = [{"prompt": f"q{i}", "key_points": ["11 minutes"], "completions": [
-        {"text": "1. Boil water. 2. Cook the eggs 11 minutes. 3. Cool them in ice water.", "kind": "good"},
-        {"text": "Great question! It depends on many things, and everyone is different.", "kind": "vague"},
-        {"text": "Boil the eggs.", "kind": "incomplete"}]} for i in range(3)]  # fmt: skip
+    rows = [
+        {
+            "prompt": f"q{i}",
+            "key_points": ["11 minutes"],
+            "completions": [
+                {"text": "1. Boil water. 2. Cook the eggs 11 minutes. 3. Cool them in ice water.", "kind": "good"},
+                {"text": "Great question! It depends on many things, and everyone is different.", "kind": "vague"},
+                {"text": "Boil the eggs.", "kind": "incomplete"},
+            ],
+        }
+        for i in range(3)
+    ]
     source = tmp_path / "multi.jsonl"
     source.write_text("".join(json.dumps(r) + "\n" for r in rows) + "{broken\n", encoding="utf-8")
     out = tmp_path / "pairs.jsonl"

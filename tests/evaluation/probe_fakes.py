@@ -41,7 +41,13 @@ class FakeModel:
 
 
 def fake_generate(model, tokenizer, prompts, max_new_tokens=192, batch_size=8, progress=None):
-    model.calls.append({"adapter_on": model.adapter_on, "prompts": list(prompts), "max_new_tokens": max_new_tokens,
-                        "batch_size": batch_size})  # fmt: skip
+    model.calls.append(
+        {
+            "adapter_on": model.adapter_on,
+            "prompts": list(prompts),
+            "max_new_tokens": max_new_tokens,
+            "batch_size": batch_size,
+        }
+    )
     answers = TUNED if model.adapter_on else BASE
     return [answers[prompt] for prompt in prompts]

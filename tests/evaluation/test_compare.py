@@ -57,8 +57,16 @@ def test_eval_cli_with_baseline_writes_every_key(tiny_model_dir, write, tmp_path
     )
     assert code == 0
     result = json.loads(out.read_text())
-    for key in ("mean_response_tokens", "median_response_tokens", "empty_rate", "filler_rate", "actionability",
-                "key_point_recall", "examples", "baseline"):  # fmt: skip
+    for key in (
+        "mean_response_tokens",
+        "median_response_tokens",
+        "empty_rate",
+        "filler_rate",
+        "actionability",
+        "key_point_recall",
+        "examples",
+        "baseline",
+    ):
         assert key in result, key
     assert set(result["baseline"]) >= {"mean_response_tokens", "filler_rate", "key_point_recall"}
     example = result["examples"][0]

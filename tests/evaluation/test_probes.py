@@ -14,8 +14,9 @@ from tests.evaluation.probe_fakes import BASE, PROMPTS, FakeModel, fake_generate
 def test_probe_figures_by_hand():
     """Tuned 6 tokens vs base 8 → ratio 0.75; recall 0.5 vs 0.75 → drop 0.25 (base − tuned, so positive = worse).
     If this fails, the length gate or the recall gate reads a wrong figure (e.g. base ÷ tuned, or tuned − base)."""
-    figures = probe_figures({"mean_response_tokens": 6.0, "key_point_recall": 0.5},
-                            {"mean_response_tokens": 8.0, "key_point_recall": 0.75})  # fmt: skip
+    figures = probe_figures(
+        {"mean_response_tokens": 6.0, "key_point_recall": 0.5}, {"mean_response_tokens": 8.0, "key_point_recall": 0.75}
+    )
     assert figures == {
         "probe/mean_response_tokens": 6.0,
         "probe/key_point_recall": 0.5,
@@ -64,8 +65,9 @@ def test_run_probes_figures_and_records_by_hand(monkeypatch):
     adapter on."""
     monkeypatch.setattr(probes, "generate_answers", fake_generate)
     model, rows, cache = FakeModel(), PROMPTS[:2], BaseAnswers()
-    figures, records = run_probes(model, None, rows, max_new_tokens=16, batch_size=2, base_answers=cache,
-                                  cache_key=("probes.jsonl", 2, 16))  # fmt: skip
+    figures, records = run_probes(
+        model, None, rows, max_new_tokens=16, batch_size=2, base_answers=cache, cache_key=("probes.jsonl", 2, 16)
+    )
     assert figures["probe/mean_response_tokens"] == 3.5 and figures["probe/median_response_tokens"] == 3.5
     assert figures["probe/base_mean_response_tokens"] == 10.0
     assert figures["probe/mean_tokens_ratio"] == pytest.approx(0.35)
@@ -74,19 +76,34 @@ def test_run_probes_figures_and_records_by_hand(monkeypatch):
     assert figures["probe/base_filler_rate"] == 6.25 and figures["probe/filler_rate"] == 0.0
     assert figures["probe/empty_rate"] == 0.0
     assert records == [
-        {"prompt": PROMPTS[0]["prompt"], "reference": "Run `ls -a`.", "base": BASE[PROMPTS[0]["prompt"]][0],
-         "tuned": "Run ls -a.", "base_tokens": 12, "tuned_tokens": 4, "base_key_point_recall": 1.0,
-         "tuned_key_point_recall": 0.5},
-        {"prompt": PROMPTS[1]["prompt"], "base": "Boil it for nine minutes.", "tuned": "Nine minutes.",
-         "base_tokens": 8, "tuned_tokens": 3, "base_key_point_recall": 1.0, "tuned_key_point_recall": 1.0},
-    ]  # fmt: skip
+        {
+            "prompt": PROMPTS[0]["prompt"],
+            "reference": "Run `ls -a`.",
+            "base": BASE[PROMPTS[0]["prompt"]][0],
+            "tuned": "Run ls -a.",
+            "base_tokens": 12,
+            "tuned_tokens": 4,
+            "base_key_point_recall": 1.0,
+            "tuned_key_point_recall": 0.5,
+        },
+        {
+            "prompt": PROMPTS[1]["prompt"],
+            "base": "Boil it for nine minutes.",
+            "tuned": "Nine minutes.",
+            "base_tokens": 8,
+            "tuned_tokens": 3,
+            "base_key_point_recall": 1.0,
+            "tuned_key_point_recall": 1.0,
+        },
+    ]
     assert [(c["adapter_on"], c["max_new_tokens"], c["batch_size"]) for c in model.calls] == [
         (True, 16, 2),
         (False, 16, 2),
     ]
     assert model.adapter_on
-    again, _ = run_probes(model, None, rows, max_new_tokens=16, batch_size=2, base_answers=cache,
-                          cache_key=("probes.jsonl", 2, 16))  # fmt: skip
+    again, _ = run_probes(
+        model, None, rows, max_new_tokens=16, batch_size=2, base_answers=cache, cache_key=("probes.jsonl", 2, 16)
+    )
     assert [c["adapter_on"] for c in model.calls] == [True, False, True]  # the base answers were reused
     assert again == figures
 
@@ -101,10 +118,13 @@ def test_run_probes_with_an_identity_adapter_on_the_tiny_model(tiny_model_dir):
     from align.models import load_model, load_tokenizer
 
     tokenizer = load_tokenizer(str(tiny_model_dir))
-    model = get_peft_model(load_model(str(tiny_model_dir), dtype="float32"),
-                           LoraConfig(r=4, target_modules="all-linear", task_type="CAUSAL_LM"))  # fmt: skip
-    figures, records = run_probes(model, tokenizer, PROMPTS[:2], max_new_tokens=6, batch_size=2,
-                                  base_answers=BaseAnswers(), cache_key=("k", 2, 6))  # fmt: skip
+    model = get_peft_model(
+        load_model(str(tiny_model_dir), dtype="float32"),
+        LoraConfig(r=4, target_modules="all-linear", task_type="CAUSAL_LM"),
+    )
+    figures, records = run_probes(
+        model, tokenizer, PROMPTS[:2], max_new_tokens=6, batch_size=2, base_answers=BaseAnswers(), cache_key=("k", 2, 6)
+    )
     assert [r["tuned"] for r in records] == [r["base"] for r in records]
     assert [r["tuned_tokens"] for r in records] == [r["base_tokens"] for r in records]
     assert all(0 < r["tuned_tokens"] <= 6 for r in records)

@@ -46,8 +46,10 @@ def run_together(cmds: list[list[str]], timeout: float, env: dict | None = None)
     pipe while another waits for it in a collective would look like a hang."""
     logs = [(tempfile.TemporaryFile("w+"), tempfile.TemporaryFile("w+")) for _ in cmds]
     env = {**os.environ, **ENV, **(env or {})}
-    procs = [subprocess.Popen(cmd, stdout=out, stderr=err, text=True, start_new_session=True, env=env)
-             for cmd, (out, err) in zip(cmds, logs, strict=True)]  # fmt: skip
+    procs = [
+        subprocess.Popen(cmd, stdout=out, stderr=err, text=True, start_new_session=True, env=env)
+        for cmd, (out, err) in zip(cmds, logs, strict=True)
+    ]
     deadline = time.monotonic() + timeout
     try:
         for proc in procs:
@@ -73,8 +75,19 @@ def launch(launch_args: list[str], args: list[str], timeout: float = 300, env: d
 
 def two_cpu_processes(port: int) -> list[str]:
     """Launcher flags for 2 processes over gloo on a machine without a GPU (align sets the process state up)."""
-    return ["--multi_gpu", "--num_processes", "2", "--num_machines", "1", "--mixed_precision", "no",
-            "--dynamo_backend", "no", "--main_process_port", str(port)]  # fmt: skip
+    return [
+        "--multi_gpu",
+        "--num_processes",
+        "2",
+        "--num_machines",
+        "1",
+        "--mixed_precision",
+        "no",
+        "--dynamo_backend",
+        "no",
+        "--main_process_port",
+        str(port),
+    ]
 
 
 def one_process(args: list[str], timeout: float = 300) -> subprocess.CompletedProcess:

@@ -21,8 +21,22 @@ def _train(cache: Path, out: Path, processes: int, port: int) -> subprocess.Comp
     cmd = ["-m", "align", "train", str(RECIPE), "--set", "model.name=tiny-llama", "--output-dir", str(out)]
     if processes > 1:
         accelerate = shutil.which("accelerate", path=str(Path(sys.executable).parent)) or "accelerate"
-        cmd = [accelerate, "launch", "--multi_gpu", "--num_processes", str(processes), "--num_machines", "1",
-               "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(port), *cmd]  # fmt: skip
+        cmd = [
+            accelerate,
+            "launch",
+            "--multi_gpu",
+            "--num_processes",
+            str(processes),
+            "--num_machines",
+            "1",
+            "--mixed_precision",
+            "no",
+            "--dynamo_backend",
+            "no",
+            "--main_process_port",
+            str(port),
+            *cmd,
+        ]
     else:
         cmd = [sys.executable, *cmd]
     env = {**os.environ, "ALIGN_CACHE": str(cache), "OMP_NUM_THREADS": "1"}

@@ -143,9 +143,22 @@ def test_two_machines_on_loopback_train_like_one_process_with_one_writer(
     fails, each machine's local main process writes outputs (two writers on a shared filesystem), or the machines
     train apart."""
     port, out, elsewhere = free_port(), tmp_path / "out", tmp_path / "machine1-out"
-    cmds = [[ACCELERATE, "launch", "--config_file", str(REPO / "recipes" / "accelerate" / "multi_node.yaml"),
-             "--machine_rank", str(rank), "--main_process_port", str(port), "-m", "align",
-             *train_args(RECIPE, untied_model, folder)] for rank, folder in ((0, out), (1, elsewhere))]  # fmt: skip
+    cmds = [
+        [
+            ACCELERATE,
+            "launch",
+            "--config_file",
+            str(REPO / "recipes" / "accelerate" / "multi_node.yaml"),
+            "--machine_rank",
+            str(rank),
+            "--main_process_port",
+            str(port),
+            "-m",
+            "align",
+            *train_args(RECIPE, untied_model, folder),
+        ]
+        for rank, folder in ((0, out), (1, elsewhere))
+    ]
     machine0, machine1 = run_together(cmds, timeout=300)
     assert machine0.returncode == 0 and machine1.returncode == 0, (machine0.stderr + machine1.stderr)[-3000:]
     worst = assert_trains_like_one_process(out, one_process_run, machine0.stdout + machine1.stdout, "MULTI_CPU")

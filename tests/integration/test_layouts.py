@@ -66,8 +66,9 @@ def test_stage_summary_says_which_layout_ran_and_why(tiny_model_dir, tmp_path, c
     build_family("mixtral-router-loss", len(tokenizer)).save_pretrained(model_dir)
     tokenizer.save_pretrained(model_dir)
     out = tmp_path / "out"
-    loaded = load_recipe(REPO / "recipes" / "tiny" / "dpo.yaml", [f"model.name={model_dir}",
-                                                                  "stages.concise.training.max_steps=2"])  # fmt: skip
+    loaded = load_recipe(
+        REPO / "recipes" / "tiny" / "dpo.yaml", [f"model.name={model_dir}", "stages.concise.training.max_steps=2"]
+    )
     summary = run_recipe(loaded, out)
     layout = summary["stages"][0]["layout"]
     assert layout["batch_layout"] == "padded" and layout["log_probs"] == "completion-only head"

@@ -21,8 +21,12 @@ pytestmark = pytest.mark.slow
 
 def _overrides(model_dir) -> list[str]:
     # 4 steps per stage, a checkpoint every 2 steps, dropout 0: the run is deterministic on a CPU.
-    return [f"model.name={model_dir}", "training.save_strategy=steps", "training.save_steps=2",
-            "training.save_total_limit=5"]  # fmt: skip
+    return [
+        f"model.name={model_dir}",
+        "training.save_strategy=steps",
+        "training.save_steps=2",
+        "training.save_total_limit=5",
+    ]
 
 
 def _cmd(out: Path, overrides: list[str], *extra: str) -> list[str]:
@@ -65,8 +69,11 @@ def uninterrupted(tiny_model_dir, tmp_path_factory):
     return out
 
 
-@pytest.mark.parametrize(("stage", "step"), [("warmup", 2), ("warmup", None), ("hard", 2)],
-                         ids=["inside-sft", "between-stages", "inside-k-negatives"])  # fmt: skip
+@pytest.mark.parametrize(
+    ("stage", "step"),
+    [("warmup", 2), ("warmup", None), ("hard", 2)],
+    ids=["inside-sft", "between-stages", "inside-k-negatives"],
+)
 def test_resumed_run_equals_uninterrupted(uninterrupted, tiny_model_dir, tmp_path, stage, step):
     """A three-stage run killed with SIGKILL inside the SFT stage, between the SFT and DPO stages, or inside the
     K-negative stage (reference: previous), then resumed: every stage's final adapter equals the uninterrupted run's
@@ -104,8 +111,9 @@ def test_refusals_and_repeatable_resume(uninterrupted, tiny_model_dir, tmp_path)
     assert again.returncode == 2 and "already holds a run; pass --resume" in again.stderr
     out = tmp_path / "out"
     _kill_at(out, overrides, "warmup", 2)
-    changed = subprocess.run(_cmd(out, [*overrides, "training.learning_rate=0.5"], "--resume"), capture_output=True,
-                             text=True)  # fmt: skip
+    changed = subprocess.run(
+        _cmd(out, [*overrides, "training.learning_rate=0.5"], "--resume"), capture_output=True, text=True
+    )
     assert changed.returncode == 2 and "the recipe differs from the run's at training.learning_rate" in changed.stderr
     assert "Traceback" not in changed.stderr + again.stderr + finished.stderr
     nothing = subprocess.run(_cmd(tmp_path / "empty", overrides, "--resume"), capture_output=True, text=True)

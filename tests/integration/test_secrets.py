@@ -23,15 +23,29 @@ def test_planted_secrets_appear_in_no_output_file(tiny_model_dir, tmp_path, writ
     process output is searched for every secret. If this fails, a key would be shared with anyone who sees the run."""
     for name, value in SECRETS.items():
         monkeypatch.setenv(name, value)
-    for name, folder in (("WANDB_DATA_DIR", "data"), ("WANDB_CACHE_DIR", "cache"), ("WANDB_CONFIG_DIR", "config"),
-                         ("WANDB_ARTIFACT_DIR", "artifacts")):  # fmt: skip
+    for name, folder in (
+        ("WANDB_DATA_DIR", "data"),
+        ("WANDB_CACHE_DIR", "cache"),
+        ("WANDB_CONFIG_DIR", "config"),
+        ("WANDB_ARTIFACT_DIR", "artifacts"),
+    ):
         monkeypatch.setenv(name, str(tmp_path / "wandb-home" / folder))
-    recipe = write("r.yaml", (REPO / "recipes" / "tiny" / "sft_then_dpo.yaml").read_text().replace(
-        "name: tiny-sft-then-dpo", "name: tiny-${env:MY_SERVICE_API_KEY}").replace(
-        "../../data", str(REPO / "data")))  # fmt: skip
+    recipe = write(
+        "r.yaml",
+        (REPO / "recipes" / "tiny" / "sft_then_dpo.yaml")
+        .read_text()
+        .replace("name: tiny-sft-then-dpo", "name: tiny-${env:MY_SERVICE_API_KEY}")
+        .replace("../../data", str(REPO / "data")),
+    )
     out = tmp_path / "out"
-    result = align_train_cli(recipe, out, f"model.name={tiny_model_dir}", "report_to=wandb",
-                             "training.save_strategy=steps", "training.save_steps=3")  # fmt: skip
+    result = align_train_cli(
+        recipe,
+        out,
+        f"model.name={tiny_model_dir}",
+        "report_to=wandb",
+        "training.save_strategy=steps",
+        "training.save_steps=3",
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     files = [p for p in out.rglob("*") if p.is_file()]
     assert any(p.name == "training_args.bin" for p in files) and any(p.suffix == ".wandb" for p in files)

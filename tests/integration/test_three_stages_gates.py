@@ -22,8 +22,13 @@ def run(tiny_model_dir, tmp_path_factory):
     out = tmp_path_factory.mktemp("run") / "out"
     home = tmp_path_factory.mktemp("wandb-home")
     saved = dict(os.environ)
-    os.environ.update(WANDB_MODE="offline", WANDB_DATA_DIR=str(home / "data"), WANDB_CACHE_DIR=str(home / "cache"),
-                      WANDB_CONFIG_DIR=str(home / "config"), WANDB_ARTIFACT_DIR=str(home / "artifacts"))  # fmt: skip
+    os.environ.update(
+        WANDB_MODE="offline",
+        WANDB_DATA_DIR=str(home / "data"),
+        WANDB_CACHE_DIR=str(home / "cache"),
+        WANDB_CONFIG_DIR=str(home / "config"),
+        WANDB_ARTIFACT_DIR=str(home / "artifacts"),
+    )
     try:
         result = align_train_cli(RECIPE, out, f"model.name={tiny_model_dir}", "report_to=wandb")
     finally:
@@ -74,8 +79,9 @@ def test_a_missed_gate_stops_the_run_and_says_by_how_much(tiny_model_dir, tmp_pa
     """A limit the stage cannot meet stops the run after that stage with exit 1 and one line naming the gate, the
     figure and the miss; summary.json says which stage; later stages never start."""
     out = tmp_path / "out"
-    result = align_train_cli(RECIPE, out, f"model.name={tiny_model_dir}",
-                             "stages.warmup.eval.gates.max_mean_tokens_ratio=0.01")  # fmt: skip
+    result = align_train_cli(
+        RECIPE, out, f"model.name={tiny_model_dir}", "stages.warmup.eval.gates.max_mean_tokens_ratio=0.01"
+    )
     assert result.returncode == 1, result.stderr[-2000:]
     line = next(x for x in result.stderr.splitlines() if x.startswith("gate: "))
     assert "stage 'warmup' missed gate max_mean_tokens_ratio: probe answer length ÷ base model's is" in line
@@ -92,8 +98,12 @@ def test_one_wandb_run_with_a_continuous_axis_and_generation_tables(run):
     per-stage keys, held-out eval and probe figures, and a generations table per probed stage — read back with wandb's
     own reader. If this fails, reviewers get a run per stage, a restarting x-axis, or no answers to compare."""
     (run_dir,) = (run / "wandb").glob("offline-run-*")
-    done = subprocess.run([sys.executable, "-m", "wandb", "leet", "inspect", "--json", str(run_dir)],
-                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "wandb", "leet", "inspect", "--json", str(run_dir)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     records = [json.loads(line) for line in done.stdout.splitlines() if line.strip()]
     text = json.dumps(records)

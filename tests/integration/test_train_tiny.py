@@ -97,9 +97,25 @@ def test_eval_pair_accuracy_of_the_trained_adapter(tiny_run, tiny_model_dir, tmp
     out, _ = tiny_run
     data = REPO / "data" / "concise"
     result_path = tmp_path / "eval.json"
-    code = main(["eval", "--model", str(tiny_model_dir), "--adapter", str(out / "concise" / "adapter"),
-                 "--prompts", str(data / "heldout_prompts.jsonl"), "--limit", "2", "--max-new-tokens", "4",
-                 "--pairs", str(data / "heldout_pairs.jsonl"), "--output", str(result_path)])  # fmt: skip
+    code = main(
+        [
+            "eval",
+            "--model",
+            str(tiny_model_dir),
+            "--adapter",
+            str(out / "concise" / "adapter"),
+            "--prompts",
+            str(data / "heldout_prompts.jsonl"),
+            "--limit",
+            "2",
+            "--max-new-tokens",
+            "4",
+            "--pairs",
+            str(data / "heldout_pairs.jsonl"),
+            "--output",
+            str(result_path),
+        ]
+    )
     assert code == 0
     result = json.loads(result_path.read_text())
     assert result["pair_accuracy"] > 0.5

@@ -47,8 +47,15 @@ def test_short_name_is_prepared_once_into_the_cache():
     assert Path(resolve_model_path("tiny-llama")) == first
     assert weights.stat().st_mtime_ns == written
     config = json.loads((first / "config.json").read_text())
-    expected = {"vocab_size": 512, "hidden_size": 64, "intermediate_size": 256, "num_hidden_layers": 2,
-                "num_attention_heads": 4, "num_key_value_heads": 2, "tie_word_embeddings": True}  # fmt: skip
+    expected = {
+        "vocab_size": 512,
+        "hidden_size": 64,
+        "intermediate_size": 256,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 4,
+        "num_key_value_heads": 2,
+        "tie_word_embeddings": True,
+    }
     assert {key: config[key] for key in expected} == expected
     model = load_model(str(first), dtype="float32")
     assert sum(p.numel() for p in model.parameters()) == _llama_parameters(512, 64, 256, 2, 4, 2) == 155_968

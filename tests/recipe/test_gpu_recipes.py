@@ -64,8 +64,9 @@ def test_gpu_recipe_trains_with_realistic_gpu_settings(path):
         assert training["bf16"] is True and training["max_length"] == 1024
         assert training["gradient_accumulation_steps"] > 1 and training["save_strategy"] == "steps"
         assert stage.eval.prompts and stage.eval.gates.max_key_point_recall_drop is not None
-        config = make_trainer_config(stage.kind, hardware_neutral(training), output_dir="unused", seed=0,
-                                     report_to="none")  # fmt: skip
+        config = make_trainer_config(
+            stage.kind, hardware_neutral(training), output_dir="unused", seed=0, report_to="none"
+        )
         assert config.activation_checkpointing is True and config.gradient_checkpointing is True
         assert config.save_steps == 20 and config.max_length == 1024
 
@@ -101,8 +102,9 @@ def test_misspelt_quantization_key_names_file_line_and_suggestion(recipe_dir):
     run silently quantises with fp4 instead of nf4, or the error no longer points at the line."""
     text = QUANTIZED.replace("bnb_4bit_quant_type: nf4", "bnb_4bit_quant_typ: nf4")
     (problem,) = _problems(recipe_dir("r.yaml", text))
-    assert problem.endswith("r.yaml:6: model.quantization.bnb_4bit_quant_typ: unknown key; did you mean "
-                            "'bnb_4bit_quant_type'?")  # fmt: skip
+    assert problem.endswith(
+        "r.yaml:6: model.quantization.bnb_4bit_quant_typ: unknown key; did you mean 'bnb_4bit_quant_type'?"
+    )
 
 
 def test_bad_quantization_values_are_reported_at_their_lines(recipe_dir):

@@ -79,7 +79,7 @@ FAMILIES: dict[str, Family] = {
             "layer_types": ["sliding_attention", "full_attention"],
         },
         attention="eager",
-    ),  # fmt: skip
+    ),
     "olmo2": Family("Olmo2Config"),
     "lfm2-hybrid": Family("Lfm2Config", {"layer_types": ["conv", "full_attention"], "pad_token_id": 0}),
 }

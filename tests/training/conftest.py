@@ -21,8 +21,9 @@ def tiny_trainer(tiny_model_dir, tmp_path):
 
     def build(rows: int, training: dict, model=None, **trainer_kwargs) -> ContrastiveTrainer:
         pairs = load_preference_rows(REPO / "data" / "concise" / "train.jsonl")[:rows]
-        config = make_trainer_config("preference", training, output_dir=str(tmp_path / "trainer"),
-                                     seed=0, report_to="none")  # fmt: skip
+        config = make_trainer_config(
+            "preference", training, output_dir=str(tmp_path / "trainer"), seed=0, report_to="none"
+        )
         return ContrastiveTrainer(
             model=model if model is not None else load_model(str(tiny_model_dir), dtype="float32"),
             args=config,

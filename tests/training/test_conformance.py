@@ -155,7 +155,7 @@ def test_one_dpo_step_equals_stock_trl(name, tiny_model_dir, tmp_path):
             beta=0.1,
             loss_type=["sigmoid"],
             **settings,
-        ),  # fmt: skip
+        ),
         train_dataset=dataset,
         processing_class=tokenizer,
     )

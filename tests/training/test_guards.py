@@ -48,8 +48,12 @@ def test_a_real_run_stops_at_the_first_nan_step(tiny_model_dir, tmp_path, regist
         return LossOutput(policy_chosen_logps * scale, zeros, zeros)
 
     repo = Path(__file__).resolve().parents[2]
-    overrides = [f"model.name={tiny_model_dir}", "stages.concise.loss={name: test_nan_after_one}",
-                 "stages.concise.training.save_strategy=steps", "stages.concise.training.save_steps=1"]  # fmt: skip
+    overrides = [
+        f"model.name={tiny_model_dir}",
+        "stages.concise.loss={name: test_nan_after_one}",
+        "stages.concise.training.save_strategy=steps",
+        "stages.concise.training.save_steps=1",
+    ]
     loaded = load_recipe(repo / "recipes" / "tiny" / "dpo.yaml", overrides)
     with pytest.raises(AlignError, match=r"stage 'concise', step 2: the training loss is nan"):
         run_recipe(loaded, tmp_path / "out")

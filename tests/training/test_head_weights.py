@@ -60,8 +60,16 @@ def test_head_weights_gathers_dtensor_and_zero3_heads():
     log-probs as the plain head (≤1e-6), and the partition is back to its placeholder afterwards; read directly, the
     DTensor head fails and the ZeRO-3 one is empty. If this fails, packed/padded log-probs under FSDP2 or ZeRO-3 are
     computed from an empty or partial head (wrong losses, or a crash) or the gathered head stays in memory."""
-    env = {**os.environ, "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(free_port()), "RANK": "0",
-           "WORLD_SIZE": "1", "LOCAL_RANK": "0", "DS_ACCELERATOR": "cpu", "OMP_NUM_THREADS": "1"}  # fmt: skip
+    env = {
+        **os.environ,
+        "MASTER_ADDR": "127.0.0.1",
+        "MASTER_PORT": str(free_port()),
+        "RANK": "0",
+        "WORLD_SIZE": "1",
+        "LOCAL_RANK": "0",
+        "DS_ACCELERATOR": "cpu",
+        "OMP_NUM_THREADS": "1",
+    }
     result = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, env=env, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     lines = dict(line.split(" ", 1) for line in result.stdout.splitlines() if line.split(" ")[0].isupper())

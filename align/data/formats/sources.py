@@ -58,8 +58,10 @@ def _same_negatives(rows: list[PreferenceRow], by_line: bool, options: FormatOpt
         if row.num_rejected == k:
             kept.append(row)
             continue
-        message = (f"has {row.num_rejected} rejected answers but {Location(first.source, first.line, by_line)} has "
-                   f"{k}; all rows need the same number")  # fmt: skip
+        message = (
+            f"has {row.num_rejected} rejected answers but {Location(first.source, first.line, by_line)} has "
+            f"{k}; all rows need the same number"
+        )
         key = options.columns.get("rejected", "rejected")
         problem = Location(row.source, row.line, by_line).problem(message, key, "invalid")
         if issues is None:
