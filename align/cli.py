@@ -48,6 +48,7 @@ def _cmd_train(args) -> int:
 def _cmd_validate(args) -> int:
     from align.recipe import load_recipe
     from align.recipe.explain import explain
+    from align.stages import stage_kind
 
     if args.explain:
         print(explain(args.explain))
@@ -56,10 +57,7 @@ def _cmd_validate(args) -> int:
         raise AlignError("give a RECIPE to validate, or --explain KEY")
     loaded = load_recipe(args.recipe, args.set)
     recipe = loaded.recipe
-    stages = ", ".join(
-        f"{s.name} ({s.kind}{', ' + '+'.join(t.name for t in s.loss) if s.kind == 'preference' else ''})"
-        for s in recipe.stages
-    )
+    stages = ", ".join(f"{s.name} ({s.kind}, {stage_kind(s.kind).loss_label(s)})" for s in recipe.stages)
     print(f"{args.recipe}: OK: {len(recipe.stages)} stage(s): {stages}")
     return EXIT_OK
 

@@ -52,7 +52,7 @@ class GateMissed(Exception):
     """A stage missed one or more of its gates (`align.gates`); the CLI prints `lines`, one per missed gate, and
     exits 1: the recipe and data were fine, the trained result was not good enough."""
 
-    def __init__(self, lines: list[str]):
+    def __init__(self, lines: list[str], checked: dict | None = None):
         self.lines = lines
-        self.checked: dict = {}  # the stage's probe figures and gate results, for summary.json
+        self.checked = checked or {}  # the stage's probe figures and gate results, for summary.json
         super().__init__("\n".join(lines))

@@ -65,7 +65,8 @@ def check_gates(gates: GatesConfig, figures: dict[str, float]) -> list[GateResul
     return results
 
 
-def raise_on_missed(stage: str, results: list[GateResult]) -> None:
+def raise_on_missed(stage: str, results: list[GateResult], checked: dict | None = None) -> None:
+    """`GateMissed` with one line per missed gate, carrying `checked` (the stage's figures for summary.json)."""
     missed = [result.message(stage) for result in results if not result.passed]
     if missed:
-        raise GateMissed(missed)
+        raise GateMissed(missed, checked)

@@ -29,6 +29,7 @@ def inspect_recipe(recipe_path: str, overrides: list[str], model: str | None = N
     `max_length` with the recipe's tokenizer (or `model`'s)."""
     from align.models import load_tokenizer
     from align.recipe import load_recipe
+    from align.stages import stage_kind
 
     loaded = load_recipe(recipe_path, overrides)
     recipe = loaded.recipe
@@ -36,7 +37,7 @@ def inspect_recipe(recipe_path: str, overrides: list[str], model: str | None = N
     reports: dict[tuple, SourceReport] = {}
     for stage in recipe.stages:
         max_length = _stage_max_length(loaded, stage)
-        fmt = "completion" if stage.kind == "sft" else None
+        fmt = stage_kind(stage.kind).row_format
         for role, sources in (("train", stage.data.train), ("eval", stage.data.eval)):
             for source in sources:
                 key = (

@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass
 from align.recipe import LoadedRecipe, StageConfig
 from align.recipe.passthrough import hardware_neutral, make_trainer_config
 from align.runtime import world_size
+from align.stages import stage_kind
 
 
 @dataclass
@@ -61,19 +62,15 @@ def plan_stage(loaded: LoadedRecipe, stage: StageConfig, tokenizer) -> StagePlan
         report_to="none",
     )
     epochs = math.ceil(config.num_train_epochs) if not (config.max_steps and config.max_steps > 0) else 1
-    loss = (
-        "sft (trl)"
-        if stage.kind == "sft"
-        else " + ".join(f"{t.weight:g}·{t.name}" if t.weight != 1 else t.name for t in stage.loss)
-    )
+    kind = stage_kind(stage.kind)
     return StagePlan(
         name=stage.name,
         kind=stage.kind,
         train_rows=len(train),
         eval_rows=len(held),
         steps=_steps(config, len(train)),
-        loss=loss,
-        reference="-" if stage.kind == "sft" else stage.reference,
+        loss=kind.loss_label(stage),
+        reference=kind.reference_label(stage),
         train_tokens=epochs * sum(_row_tokens(tokenizer, row, config.max_length) for row in train),
     )
 

@@ -5,12 +5,12 @@ Every row a user gave is accounted for: the counts of rows filtered, held out or
 
 from __future__ import annotations
 
-from align.data import load_completion_rows, load_preference_rows, split_rows
+from align.data import split_rows
 from align.data.formats import mix_sources
 from align.data.issues import RowIssues, drop_duplicates
-from align.data.preference import check_same_negatives
 from align.errors import AlignError, Problem
 from align.recipe import LoadedRecipe, StageConfig
+from align.stages import stage_kind
 
 DIFFICULTY_RANK = {"easy": 0, "medium": 1, "hard": 2}
 
@@ -63,10 +63,9 @@ def easy_to_hard(rows: list) -> list:
 
 
 def _read_source(loaded: LoadedRecipe, stage: StageConfig, source, issues: RowIssues | None) -> list:
-    """One source's rows; with `issues` (bad_rows: drop) bad rows are counted there and left out."""
-    if stage.kind == "sft":
-        return load_completion_rows(source.path, source.columns, loaded.base_dir, source.split, issues=issues)
-    return load_preference_rows(source.path, source.format, source.columns, loaded.base_dir, source.split, issues)
+    """One source's rows, read as the stage's kind reads them; with `issues` (bad_rows: drop) bad rows are counted
+    there and left out."""
+    return stage_kind(stage.kind).read_rows(source, loaded.base_dir, issues)
 
 
 def _read_train(loaded: LoadedRecipe, stage: StageConfig, issues) -> tuple[list, dict | None]:
@@ -84,16 +83,6 @@ def _read_train(loaded: LoadedRecipe, stage: StageConfig, issues) -> tuple[list,
     return mix_sources(parts, seed=loaded.recipe.seed, total=stage.data.mix_total)
 
 
-def _check_negatives(stage: StageConfig, rows: list) -> None:
-    """One K across a stage's rows, and a K the stage's loss terms can take (`align.losses.term_conflicts`)."""
-    from align.losses import LossTerm, StageFacts, term_conflicts
-
-    check_same_negatives(rows)
-    terms = [LossTerm(t.name, t.weight, rewards=t.rewards) for t in stage.loss]
-    for conflict in term_conflicts(terms, StageFacts(rejected_per_prompt=rows[0].num_rejected)):
-        raise AlignError(f"stage {stage.name!r}: {conflict.message}")
-
-
 def stage_rows(loaded: LoadedRecipe, stage: StageConfig, seed: int) -> tuple[list, list, dict[str, int]]:
     """Training rows (in training order), held-out rows, and counts of what was filtered or left unused.
 
@@ -107,8 +96,7 @@ def stage_rows(loaded: LoadedRecipe, stage: StageConfig, seed: int) -> tuple[lis
     explicit_eval, eval_removed = _keep(explicit_eval, data)
     if not rows:
         raise AlignError(f"stage {stage.name!r}: the filters (kinds, difficulties, min_margin) leave no training rows")
-    if stage.kind == "preference":
-        _check_negatives(stage, rows + explicit_eval)
+    stage_kind(stage.kind).check_rows(stage, rows + explicit_eval)
     fraction = 0.0 if explicit_eval else data.eval_fraction
     train, held = split_rows(rows, fraction, seed, data.max_rows, shuffle=data.order == "shuffled")
     if not train:

@@ -52,3 +52,10 @@ def write(tmp_path):
         return path
 
     return _write
+
+
+@pytest.fixture
+def recipe_dir(write):
+    """`write` in a folder that already holds `pairs.jsonl` (one valid row), for recipes to point at."""
+    write("pairs.jsonl", '{"prompt": "p", "chosen": "a", "rejected": "b"}\n')
+    return write

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from align.errors import AlignError
-from align.losses import LossTerm, StageFacts, loss_info, loss_names, reward_term, term_conflicts
+from align.losses import LossTerm, loss_info, loss_names, reward_term
 from align.recipe.inheritance import interpolate_env, load_with_bases
 from align.recipe.passthrough import (
     check_training_keys,
@@ -20,6 +20,7 @@ from align.recipe.passthrough import (
 from align.recipe.schema import LossConfig, Recipe, StageConfig
 from align.recipe.typed import _MISSING, Collector, build_dataclass, convert, suggest
 from align.recipe.yaml_source import KeyPath, apply_override
+from align.stages import DEFAULT_KIND, STAGE_KINDS, StageKind, stage_kind
 
 STAGE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
 RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -100,6 +101,14 @@ def _convert_loss(tp: Any, value: Any, path: KeyPath, out: Collector) -> Any:
     return terms
 
 
+def _convert_kind(tp: Any, value: Any, path: KeyPath, out: Collector) -> Any:
+    """`kind:` names a stage kind registered in `align.stages` (asked at load time, so a registered kind is known)."""
+    if value in STAGE_KINDS:
+        return value
+    out.add(path, f"{value!r} is not a stage kind; use one of {', '.join(repr(k) for k in STAGE_KINDS)}")
+    return _MISSING
+
+
 def _convert_stages(tp: Any, value: Any, path: KeyPath, out: Collector) -> Any:
     """`stages:` must be a list. `convert` would take a single mapping as a one-stage list, but the raw stages are
     then indexed as a list (`_check_stages`: a KeyError traceback for an sft stage; `resolved_raw` at training)."""
@@ -109,8 +118,8 @@ def _convert_stages(tp: Any, value: Any, path: KeyPath, out: Collector) -> Any:
     return convert(tp, value, path, out)
 
 
-def _check_source(source, kind: str, base_dir: Path, path: KeyPath, out: Collector) -> None:
-    """The source exists (or is a Hub id); weights are positive; sft stages read prompt → completion rows."""
+def _check_source(source, kind: StageKind, base_dir: Path, path: KeyPath, out: Collector) -> None:
+    """The source exists (or is a Hub id) and its weight is positive; then the stage kind's own source checks."""
     from align.data.formats.readers import READERS, SAVED_DATASET_MARKERS, resolve_input
 
     try:
@@ -127,40 +136,14 @@ def _check_source(source, kind: str, base_dir: Path, path: KeyPath, out: Collect
         )
     if target is not None and target.is_dir() and not any((target / m).exists() for m in SAVED_DATASET_MARKERS):
         out.add(path + ("path",), "is a folder but not one written by datasets' save_to_disk")
-    if kind == "sft" and source.format != "auto":
-        out.add(path + ("format",), "sft stages always read prompt → completion rows; leave `format` unset")
-    unknown = sorted(set(source.columns) - {"prompt", "completion"}) if kind == "sft" else []
-    if unknown:
-        out.add(path + ("columns", unknown[0]), "sft stages map only `prompt` and `completion`")
+    kind.check_source(source, path, out)
     if source.weight <= 0:
         out.add(path + ("weight",), f"{source.weight} must be positive")
 
 
-def _check_loss_needs(stage, training: dict, path: KeyPath, out: Collector) -> None:
-    """What the stage's loss terms need from it (reference, cached reference sums): `align.losses.term_conflicts`."""
-    if stage.kind != "preference" or any(t.name not in loss_names() for t in stage.loss):
-        return
-    terms = [LossTerm(t.name, t.weight, rewards=t.rewards) for t in stage.loss]
-    facts = StageFacts(stage.reference, bool(training.get("precompute_ref_log_probs")))
-    for conflict in term_conflicts(terms, facts):
-        out.add(path + conflict.key, conflict.message)
-
-
-def _check_layout(stage, raw: dict, path: KeyPath, out: Collector) -> None:
-    if stage.kind == "sft":
-        for key in ("batch_layout", "micro_batch_tokens"):
-            if key in raw:
-                out.add(path + (key,), "sft stages are laid out by trl's SFTTrainer; remove it")
-        return
-    if stage.micro_batch_tokens is not None:
-        if stage.micro_batch_tokens <= 0:
-            out.add(path + ("micro_batch_tokens",), f"{stage.micro_batch_tokens} must be a positive number of tokens")
-        elif stage.batch_layout != "packed":
-            out.add(path + ("micro_batch_tokens",), "splits packed batches only; set batch_layout: packed or remove it")
-
-
 def _check_eval(stage, base_dir: Path, path: KeyPath, out: Collector) -> None:
-    """Probe prompts exist, sizes are positive, and every gate has what it measures."""
+    """Probe prompts exist, sizes are positive, and the probe gates have probes to measure (the held-out pair gate
+    is the stage kind's to check)."""
     ev, gates, at = stage.eval, stage.eval.gates, path + ("eval",)
     if ev.prompts is not None and not (base_dir / ev.prompts).expanduser().is_file():
         out.add(at + ("prompts",), f"no such file: {base_dir / ev.prompts}")
@@ -176,19 +159,12 @@ def _check_eval(stage, base_dir: Path, path: KeyPath, out: Collector) -> None:
     for key in ("max_mean_tokens_ratio", "max_key_point_recall_drop"):
         if getattr(gates, key) is not None and ev.prompts is None:
             out.add(at + ("gates", key), "measures probe answers: set eval.prompts (JSONL prompts with key_points)")
-    if gates.min_pair_accuracy is not None:
-        if stage.kind != "preference":
-            out.add(at + ("gates", "min_pair_accuracy"), "sft stages have no pairs; use it on a preference stage")
-        elif not stage.data.eval and not stage.data.eval_fraction:
-            out.add(at + ("gates", "min_pair_accuracy"), "needs held-out pairs: set data.eval or data.eval_fraction")
-        elif not 0.0 <= gates.min_pair_accuracy <= 1.0:
-            out.add(at + ("gates", "min_pair_accuracy"), f"{gates.min_pair_accuracy} must be in [0, 1]")
 
 
 def _check_stages(recipe: Recipe, raw_stages: list, base_dir: Path, top_level_ok: bool, out: Collector) -> None:
     seen: set[str] = set()
     for index, stage in enumerate(recipe.stages):
-        path = ("stages", index)
+        path, kind = ("stages", index), stage_kind(stage.kind)
         if not STAGE_NAME.match(stage.name):
             out.add(path + ("name",), f"{stage.name!r}: use letters, digits, '-' and '_' (it names a folder)")
         if stage.name in seen:
@@ -198,7 +174,7 @@ def _check_stages(recipe: Recipe, raw_stages: list, base_dir: Path, top_level_ok
             out.add(path + ("data", "train"), "needs at least one source")
         for key in ("train", "eval"):
             for j, source in enumerate(getattr(stage.data, key)):
-                _check_source(source, stage.kind, base_dir, path + ("data", key, j), out)
+                _check_source(source, kind, base_dir, path + ("data", key, j), out)
         if not 0.0 <= stage.data.eval_fraction < 1.0:
             out.add(path + ("data", "eval_fraction"), f"{stage.data.eval_fraction} must be in [0, 1)")
         # mix_total too: 0 or a negative total passed validation and only failed in mix_sources at training time.
@@ -211,12 +187,6 @@ def _check_stages(recipe: Recipe, raw_stages: list, base_dir: Path, top_level_ok
                 # `loss: {name: dpo, weight: 0}` is one mapping, not a list: its key path has no `[0]`.
                 at = ("loss", j, "weight") if isinstance(raw_stages[index].get("loss"), list) else ("loss", "weight")
                 out.add(path + at, f"{term.weight} must be positive")
-        if stage.kind == "sft" and "loss" in raw_stages[index]:
-            out.add(
-                path + ("loss",),
-                "sft stages train with trl's SFT loss (mean token NLL of the completion); "
-                "remove `loss`, or add an `sft` term to a preference stage instead",
-            )
         merged = {**recipe.training, **stage.training}
         if stage.data.order != "shuffled" and merged.get("train_sampling_strategy", "sequential") != "sequential":
             out.add(
@@ -224,9 +194,8 @@ def _check_stages(recipe: Recipe, raw_stages: list, base_dir: Path, top_level_ok
                 f"order {stage.data.order} needs the sequential sampler, but training.train_sampling_strategy is "
                 f"{merged['train_sampling_strategy']!r}; remove it",
             )
-        _check_loss_needs(stage, merged, path, out)
-        _check_layout(stage, raw_stages[index], path, out)
         _check_eval(stage, base_dir, path, out)
+        kind.check_stage(stage, raw_stages[index], merged, path, out)
         if top_level_ok and check_training_keys(stage.kind, stage.training, path + ("training",), out):
             validate_training_values(stage.kind, {**recipe.training, **stage.training}, path + ("training",), out)
 
@@ -237,7 +206,14 @@ def load_recipe(path: str | Path, overrides: list[str] = ()) -> LoadedRecipe:
     env_problems = interpolate_env(document)
     for assignment in overrides:
         apply_override(document.data, assignment)
-    out = Collector(document, custom={(StageConfig, "loss"): _convert_loss, (Recipe, "stages"): _convert_stages})
+    out = Collector(
+        document,
+        custom={
+            (StageConfig, "loss"): _convert_loss,
+            (StageConfig, "kind"): _convert_kind,
+            (Recipe, "stages"): _convert_stages,
+        },
+    )
     out.problems.extend(env_problems)
     recipe = build_dataclass(Recipe, document.data, (), out)
     base_dir = Path(path).resolve().parent
@@ -248,7 +224,7 @@ def load_recipe(path: str | Path, overrides: list[str] = ()) -> LoadedRecipe:
             # The name becomes the default output folder runs/<name> and the tracker's run and group name.
             out.add(("name",), f"{recipe.name!r}: use letters, digits, '.', '-' and '_' (it names a folder)")
         # Top-level keys are checked against the union of the stage kinds in use, at their own lines.
-        kinds = {stage.kind for stage in recipe.stages} or {"preference"}
+        kinds = {stage.kind for stage in recipe.stages} or {DEFAULT_KIND}
         top_level_ok = all(check_training_keys(kind, recipe.training, ("training",), out) for kind in sorted(kinds))
         _check_stages(recipe, document.data["stages"], base_dir, top_level_ok, out)
         validate_peft(recipe.peft, ("peft",), out)

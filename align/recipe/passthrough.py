@@ -74,10 +74,10 @@ def training_defaults() -> dict[str, Any]:
 
 
 def config_class(kind: str):
-    """trl's config class for a stage kind: `DPOConfig` for preference stages, `SFTConfig` for sft stages."""
-    from trl import DPOConfig, SFTConfig
+    """trl's config class for a stage kind (the kind's `trl_config`, `align.stages`), e.g. `DPOConfig`."""
+    from align.stages import stage_kind
 
-    return SFTConfig if kind == "sft" else DPOConfig
+    return stage_kind(kind).config_class()
 
 
 def config_fields(kind: str) -> set[str]:

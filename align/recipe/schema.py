@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from align.stages import DEFAULT_KIND, STAGE_KINDS
+
 
 def doc(text: str, **kwargs) -> Any:
     """A dataclass field with its documentation attached (`--explain` prints it)."""
@@ -188,11 +190,10 @@ class StageConfig:
 
     name: str = doc("Unique stage name; outputs go to `OUTPUT/<name>/`. Letters, digits, `-` and `_`.")
     data: DataConfig = doc("The stage's data sources.")
-    kind: Literal["preference", "sft"] = doc(
-        "`preference`: pairs trained with a contrastive loss (trl `DPOConfig` under `training`). `sft`: prompt → "
-        "completion rows (a `completion` column, or a preference file's `chosen`) trained with trl's SFTTrainer on "
-        "the completion tokens only (trl `SFTConfig` under `training`); use it as a warm-up before preference stages.",
-        default="preference",
+    kind: str = doc(
+        "The stage's kind (one registered in `align.stages`). "
+        + " ".join(f"`{name}`: {kind.description}." for name, kind in STAGE_KINDS.items()),
+        default=DEFAULT_KIND,
     )
     loss: list[LossConfig] = doc(
         "Preference stages: one loss `{name: dpo, beta: 0.1}` or a weighted list "

@@ -16,8 +16,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-PREFERENCE = ("preference",)
-BOTH = ("preference", "sft")
+# Refusal groups. A stage kind names the groups that apply to it (`StageKind.refusal_groups`, `align.stages`):
+# LOSS — fields only trl's own loss step reads, for kinds whose loss is align's; MODEL_LOADING — fields trl uses only
+# to load the model and tokenizer, which align loads itself for every kind.
+LOSS = "loss"
+MODEL_LOADING = "model_loading"
 _OWN_LOSSES = "align's losses (`align validate --explain loss`), or register one with `@register_loss` (align.losses)"
 _REFERENCE_SYNC = (
     "TR-DPO's reference sync needs a separate full reference model, and align trains LoRA adapters (trl refuses it "
@@ -27,55 +30,61 @@ _REFERENCE_SYNC = (
 
 @dataclass(frozen=True)
 class Refusal:
-    """A trl field align does not honour in stages of `kinds`, and what to do instead."""
+    """A trl field align does not honour in stages whose kind lists `group`, and what to do instead."""
 
-    kinds: tuple[str, ...]
+    group: str
     instead: str
+
+    @property
+    def kinds(self) -> list[str]:
+        """The registered stage kinds that refuse this field (those whose `refusal_groups` take its group)."""
+        from align.stages import STAGE_KINDS
+
+        return [name for name, kind in STAGE_KINDS.items() if self.group in kind.refusal_groups]
 
 
 TRL_REFUSALS: dict[str, Refusal] = {
     # Read only by trl's loss, which align's registered losses replace.
-    "loss_type": Refusal(PREFERENCE, "choose losses with the stage's `loss` key, e.g. `loss: [{name: dpo}]`"),
-    "loss_weights": Refusal(PREFERENCE, "give each term a `weight` in the stage's `loss` list"),
-    "beta": Refusal(PREFERENCE, "set `beta` on the loss, e.g. `loss: {name: dpo, beta: 0.1}`"),
-    "label_smoothing": Refusal(PREFERENCE, "use the loss that has it: `loss: {name: robust, label_smoothing: 0.1}`"),
-    "ld_alpha": Refusal(PREFERENCE, "use the LD-DPO loss: `loss: {name: lddpo, alpha: 0.5}`"),
-    "f_divergence_type": Refusal(
-        PREFERENCE, f"align's losses use the reverse-KL log-ratio; choose one of {_OWN_LOSSES}"
-    ),
-    "f_alpha_divergence_coef": Refusal(PREFERENCE, f"align has no f-divergence losses; choose one of {_OWN_LOSSES}"),
-    "use_weighting": Refusal(PREFERENCE, f"WPO weighting is not among {_OWN_LOSSES}"),
-    "discopop_tau": Refusal(PREFERENCE, f"DiscoPOP is not among {_OWN_LOSSES}"),
+    "loss_type": Refusal(LOSS, "choose losses with the stage's `loss` key, e.g. `loss: [{name: dpo}]`"),
+    "loss_weights": Refusal(LOSS, "give each term a `weight` in the stage's `loss` list"),
+    "beta": Refusal(LOSS, "set `beta` on the loss, e.g. `loss: {name: dpo, beta: 0.1}`"),
+    "label_smoothing": Refusal(LOSS, "use the loss that has it: `loss: {name: robust, label_smoothing: 0.1}`"),
+    "ld_alpha": Refusal(LOSS, "use the LD-DPO loss: `loss: {name: lddpo, alpha: 0.5}`"),
+    "f_divergence_type": Refusal(LOSS, f"align's losses use the reverse-KL log-ratio; choose one of {_OWN_LOSSES}"),
+    "f_alpha_divergence_coef": Refusal(LOSS, f"align has no f-divergence losses; choose one of {_OWN_LOSSES}"),
+    "use_weighting": Refusal(LOSS, f"WPO weighting is not among {_OWN_LOSSES}"),
+    "discopop_tau": Refusal(LOSS, f"DiscoPOP is not among {_OWN_LOSSES}"),
     # Options of older trl versions (not DPOConfig fields in trl 1.x), refused with align's way to get them.
-    "rpo_alpha": Refusal(PREFERENCE, "add an `sft` term to the stage's loss list: `loss: [{name: dpo}, {name: sft}]`"),
-    "reference_free": Refusal(
-        PREFERENCE, "set `reference: none` on the stage with a reference-free loss (simpo, cpo, orpo)"
-    ),
+    "rpo_alpha": Refusal(LOSS, "add an `sft` term to the stage's loss list: `loss: [{name: dpo}, {name: sft}]`"),
+    "reference_free": Refusal(LOSS, "set `reference: none` on the stage with a reference-free loss (simpo, cpo, orpo)"),
     # The reference model: align's is the base model with adapters off, or a frozen adapter copy.
-    "sync_ref_model": Refusal(PREFERENCE, _REFERENCE_SYNC),
-    "ref_model_mixup_alpha": Refusal(PREFERENCE, _REFERENCE_SYNC),
-    "ref_model_sync_steps": Refusal(PREFERENCE, _REFERENCE_SYNC),
+    "sync_ref_model": Refusal(LOSS, _REFERENCE_SYNC),
+    "ref_model_mixup_alpha": Refusal(LOSS, _REFERENCE_SYNC),
+    "ref_model_sync_steps": Refusal(LOSS, _REFERENCE_SYNC),
     # Batch layout: align's collators lay out preference batches.
     "padding_free": Refusal(
-        PREFERENCE,
+        LOSS,
         "align packs preference batches without padding itself: `batch_layout: packed` on the stage (the default)",
     ),
     # Model loading: align loads the model and tokenizer and hands both to the trainer.
     "model_init_kwargs": Refusal(
-        BOTH,
+        MODEL_LOADING,
         "align loads the model itself: set `model.dtype`, `model.attn_implementation`, "
         "`model.trust_remote_code` or `model.quantization`",
     ),
     "trust_remote_code": Refusal(
-        BOTH, "align loads the model and tokenizer itself: set `model.trust_remote_code: true`"
+        MODEL_LOADING, "align loads the model and tokenizer itself: set `model.trust_remote_code: true`"
     ),
 }
 
 
 def refused_training_keys(kind: str) -> dict[str, str]:
     """Key → one-line message for each trl field refused in `training` of a stage of `kind`."""
+    from align.stages import stage_kind
+
+    groups = stage_kind(kind).refusal_groups
     return {
         key: f"trl's option, which align's {kind} stages would ignore: {refusal.instead}"
         for key, refusal in TRL_REFUSALS.items()
-        if kind in refusal.kinds
+        if refusal.group in groups
     }

@@ -1,10 +1,10 @@
-"""Run one stage: rows → datasets → a trl trainer (by stage kind) → train → held-out eval → adapter → summary."""
+"""Run one stage: rows → datasets → the stage kind's trl trainer (`align.stages`) → train → held-out eval →
+adapter → summary."""
 
 from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,10 +12,10 @@ from datasets import Dataset
 
 from align.engines import gathered_adapter_state
 from align.errors import AlignError
-from align.losses import LossTerm
 from align.outputs import RunOutputs
 from align.recipe import StageConfig
 from align.recipe.passthrough import make_lora_config, make_trainer_config
+from align.stages import stage_kind
 from align.tracking import MetricsJsonlCallback, Tracker
 from align.training.guards import NonFiniteLossGuard
 from align.training.sharding import sharding_report
@@ -42,25 +42,6 @@ def rows_to_dataset(rows: list, tokenizer) -> Dataset:
     return Dataset.from_list([row.to_text() for row in rows])
 
 
-def _preference_trainer(stage: StageConfig, **kwargs):
-    from align.training.trainer import ContrastiveTrainer
-
-    terms = [LossTerm(t.name, t.weight, dict(t.params), t.rewards) for t in stage.loss]
-    return ContrastiveTrainer(
-        loss_terms=terms, batch_layout=stage.batch_layout, micro_batch_tokens=stage.micro_batch_tokens, **kwargs
-    )
-
-
-def _sft_trainer(stage: StageConfig, **kwargs):
-    from trl import SFTTrainer
-
-    return SFTTrainer(**kwargs)
-
-
-# Stage kind → trainer builder. Adding a kind is one builder here plus its rows in `align.curriculum`.
-TRAINER_BUILDERS: dict[str, Callable[..., Any]] = {"preference": _preference_trainer, "sft": _sft_trainer}
-
-
 def _last_train_loss(log_history: list[dict]) -> float | None:
     for entry in reversed(log_history):
         if "loss" in entry and "eval_loss" not in entry:
@@ -76,23 +57,6 @@ def _eval_figures(metrics: dict[str, float]) -> dict[str, float]:
         for key, value in metrics.items()
         if not key.endswith(skip) and isinstance(value, (int, float)) and math.isfinite(value)
     }
-
-
-def _count_dropped(stage: StageConfig, train_rows: list, eval_rows: list, trainer) -> int:
-    """Rows trl dropped at tokenisation because the prompt alone fills `max_length` (preference stages), with a
-    warning, so nothing disappears silently."""
-    if stage.kind != "preference":
-        return 0
-    kept = len(trainer.train_dataset) + (len(trainer.eval_dataset) if trainer.eval_dataset is not None else 0)
-    dropped = len(train_rows) + len(eval_rows) - kept
-    if dropped:
-        logger.warning(
-            "stage %s: %d rows dropped because their prompt alone fills max_length=%s; raise max_length to keep them",
-            stage.name,
-            dropped,
-            trainer.args.max_length,
-        )
-    return dropped
 
 
 def _drop_reference_adapter(peft_model) -> None:
@@ -114,7 +78,6 @@ def _stage_summary(
 ) -> dict[str, Any]:
     """What a finished stage reports to summary.json."""
     steps = trainer.state.global_step
-    sft = [{"name": "sft (trl)", "weight": 1.0}]
     return {
         "name": stage.name,
         "kind": stage.kind,
@@ -123,7 +86,7 @@ def _stage_summary(
         "last_step": step_offset + steps,
         "train_rows": n_train,
         "eval_rows": n_eval,
-        "loss": sft if stage.kind == "sft" else [{"name": t.name, "weight": t.weight, **t.params} for t in stage.loss],
+        "loss": stage_kind(stage.kind).loss_terms(stage),
         "final_train_loss": _last_train_loss(trainer.state.log_history),
         "mean_train_loss": train_output.training_loss,
         "train_runtime_s": train_output.metrics.get("train_runtime"),
@@ -174,7 +137,8 @@ def run_stage(
     if eval_rows and config.per_device_eval_batch_size > len(eval_rows):
         config.per_device_eval_batch_size = len(eval_rows)
     is_peft = hasattr(model, "peft_config")
-    trainer = TRAINER_BUILDERS[stage.kind](
+    kind = stage_kind(stage.kind)
+    trainer = kind.build_trainer(
         stage,
         model=model,
         args=config,
@@ -188,7 +152,7 @@ def run_stage(
         ],
     )
     peft_model = trainer.model
-    dropped = _count_dropped(stage, train_rows, eval_rows, trainer)
+    dropped = kind.dropped_rows(stage, len(train_rows) + len(eval_rows), trainer)
     if stage.reference != "previous":
         # trl keeps a frozen copy of a carried-over adapter as the reference; `base` means adapters off instead, and
         # `none` (reference-free losses only) needs no copy at all.

@@ -1,16 +1,9 @@
-"""Shared by the recipe tests: a folder holding one pairs file, and the problems a recipe raises."""
+"""Shared by the recipe tests: the problems a recipe raises (the `recipe_dir` fixture is in tests/conftest.py)."""
 
 import pytest
 
 from align.errors import AlignError
 from align.recipe import load_recipe
-
-
-@pytest.fixture
-def recipe_dir(write):
-    """`write` in a folder that already holds `pairs.jsonl` (one valid row), for recipes to point at."""
-    write("pairs.jsonl", '{"prompt": "p", "chosen": "a", "rejected": "b"}\n')
-    return write
 
 
 def recipe_problems(path, overrides=()) -> list[str]:

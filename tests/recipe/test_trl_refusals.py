@@ -81,10 +81,13 @@ def test_allowed_options_still_pass(recipe_dir):
     load_recipe(recipe_dir("r.yaml", RECIPE.format(kind="preference", entry=entry).replace("\n      {", " {")))
 
 
-@pytest.mark.parametrize(("key", "kind"), [(k, kind) for k, r in TRL_REFUSALS.items() for kind in r.kinds])
+@pytest.mark.parametrize(
+    ("key", "kind"),
+    [(key, kind) for key, refusal in TRL_REFUSALS.items() for kind in refusal.kinds],
+)
 def test_every_refused_key_is_refused(recipe_dir, key, kind):
-    """Every entry of the table, in every stage kind it names, stops validation with its own message. If this fails,
-    a key the table lists is passed to trl silently."""
+    """Every entry of the table, in every stage kind that takes its group, stops validation with its own message.
+    If this fails, a key the table lists is passed to trl silently."""
     from trl import DPOConfig
 
     defaults = {f.name: f.default for f in dataclasses.fields(DPOConfig) if f.default is not dataclasses.MISSING}

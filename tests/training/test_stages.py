@@ -49,18 +49,6 @@ def test_rows_become_conversational_only_with_a_chat_template():
     assert plain[0] == {"prompt": "Q?", "chosen": "A.", "rejected": "Long A."}
 
 
-def test_dropped_rows_are_counted_and_warned_for_preference_stages_only(caplog):
-    """10 train + 4 eval rows in, trl kept 8 + 3: 3 dropped, with one warning naming the stage and max_length;
-    sft stages are not counted here. If this fails, rows vanish without a word."""
-    trainer = SimpleNamespace(train_dataset=[0] * 8, eval_dataset=[0] * 3, args=SimpleNamespace(max_length=64))
-    preference = SimpleNamespace(kind="preference", name="easy")
-    assert stages._count_dropped(preference, [0] * 10, [0] * 4, trainer) == 3
-    assert "stage easy: 3 rows dropped" in caplog.text and "max_length=64" in caplog.text
-    assert stages._count_dropped(SimpleNamespace(kind="sft", name="warm"), [0] * 10, [], trainer) == 0
-    no_eval = SimpleNamespace(train_dataset=[0] * 10, eval_dataset=None, args=trainer.args)
-    assert stages._count_dropped(preference, [0] * 10, [], no_eval) == 0
-
-
 @pytest.mark.parametrize(("loss", "expected"), [("sft", [{"name": "sft (trl)", "weight": 1.0}]), ("dpo", None)])
 def test_stage_summary_records_the_losses_that_trained(loss, expected, tmp_path):
     """An sft stage reports trl's SFT loss; a preference stage each term with its weight and parameters; steps are

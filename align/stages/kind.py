@@ -1,0 +1,86 @@
+"""`StageKind`: everything that differs between kinds of curriculum stage, behind one interface.
+
+A kind (`preference`, `sft`, …) is one module in `align.stages` defining a subclass, plus one line in the registry
+(`align.stages.STAGE_KINDS`). The rest of align asks the registry — recipe validation, row selection, `align plan`,
+`align data inspect`, the stage runner — and never compares kind names.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from align.data.issues import RowIssues
+    from align.recipe.schema import SourceConfig, StageConfig
+    from align.recipe.typed import Collector
+    from align.recipe.yaml_source import KeyPath
+
+
+class StageKind:
+    """One kind of stage. Class attributes describe it; methods hold its kind-specific behaviour.
+
+    Attributes:
+        name: the recipe's `kind:` value.
+        description: what the kind trains, for the recipe reference (`align validate --explain stages.kind`).
+        trl_config: the trl config class its `training:` mapping passes through to, by name (`DPOConfig`).
+        refusal_groups: which groups of `align.recipe.trl_refusals` apply to its `training:` keys.
+        takes_loss: whether the stage's `loss:` key means anything for it.
+        row_format: the data format its sources are always read as (`completion`), or None to use each source's own.
+    """
+
+    name: ClassVar[str]
+    description: ClassVar[str]
+    trl_config: ClassVar[str]
+    refusal_groups: ClassVar[tuple[str, ...]]
+    takes_loss: ClassVar[bool]
+    row_format: ClassVar[str | None] = None
+
+    def config_class(self) -> type:
+        """trl's config class for this kind's `training:` mapping."""
+        import trl
+
+        return getattr(trl, self.trl_config)
+
+    # --- recipe validation (`align validate`, `plan`, `train`) ------------------------------------------------------
+
+    def check_source(self, source: SourceConfig, path: KeyPath, out: Collector) -> None:
+        """Problems with one data source that only this kind has (`out.add(path + (key,), message)`)."""
+
+    def check_stage(self, stage: StageConfig, raw: dict, training: dict, path: KeyPath, out: Collector) -> None:
+        """Problems with the stage's own keys that only this kind has. `raw` is the stage's YAML mapping (to tell a
+        key that was set from a default), `training` the stage's merged `training:` mapping."""
+
+    # --- rows -------------------------------------------------------------------------------------------------------
+
+    def read_rows(self, source: SourceConfig, base_dir: Path, issues: RowIssues | None) -> list:
+        """One source's rows, in file order; with `issues` (bad_rows: drop) bad rows are counted there, left out."""
+        raise NotImplementedError
+
+    def check_rows(self, stage: StageConfig, rows: list) -> None:
+        """`AlignError` when the selected rows (train and held-out) do not suit the stage, e.g. its loss."""
+
+    # --- training ---------------------------------------------------------------------------------------------------
+
+    def build_trainer(self, stage: StageConfig, **trainer_kwargs: Any):
+        """The trl trainer for the stage; `trainer_kwargs` are the `Trainer` keywords the stage runner built."""
+        raise NotImplementedError
+
+    def dropped_rows(self, stage: StageConfig, offered: int, trainer) -> int:
+        """Rows the trainer dropped at tokenisation out of the `offered` train + held-out rows (warned by the kind)."""
+        return 0
+
+    # --- reporting (`summary.json`, `align plan`, `align validate`) -------------------------------------------------
+
+    def loss_terms(self, stage: StageConfig) -> list[dict]:
+        """The loss the stage trains with, as `summary.json` records it: `[{name, weight, **params}]`."""
+        raise NotImplementedError
+
+    def loss_label(self, stage: StageConfig) -> str:
+        """The loss in one short line, e.g. `dpo + 0.2·sft`."""
+        raise NotImplementedError
+
+    def reference_label(self, stage: StageConfig) -> str:
+        """What the stage's losses compare against (`base`, `previous`, `none`), or `-` when it has no reference."""
+        return "-"

@@ -1,0 +1,105 @@
+"""`kind: preference`: pairs (or a chosen answer and K rejected ones) trained with align's contrastive losses on
+`ContrastiveTrainer`, trl's `DPOTrainer` with the loss taken from align's registry (trl `DPOConfig` under
+`training`)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from align.errors import AlignError
+from align.stages.kind import StageKind
+
+logger = logging.getLogger(__name__)
+
+
+def _terms(stage):
+    from align.losses import LossTerm
+
+    return [LossTerm(t.name, t.weight, dict(t.params), t.rewards) for t in stage.loss]
+
+
+class PreferenceStage(StageKind):
+    name = "preference"
+    description = "pairs trained with a contrastive loss (trl `DPOConfig` under `training`)"
+    trl_config = "DPOConfig"
+    refusal_groups = ("loss", "model_loading")
+    takes_loss = True
+
+    def check_stage(self, stage, raw: dict, training: dict, path, out) -> None:
+        self._check_loss_needs(stage, training, path, out)
+        if stage.micro_batch_tokens is not None:
+            if stage.micro_batch_tokens <= 0:
+                out.add(
+                    path + ("micro_batch_tokens",), f"{stage.micro_batch_tokens} must be a positive number of tokens"
+                )
+            elif stage.batch_layout != "packed":
+                out.add(
+                    path + ("micro_batch_tokens",), "splits packed batches only; set batch_layout: packed or remove it"
+                )
+        accuracy = stage.eval.gates.min_pair_accuracy
+        at = path + ("eval", "gates", "min_pair_accuracy")
+        if accuracy is None:
+            return
+        if not stage.data.eval and not stage.data.eval_fraction:
+            out.add(at, "needs held-out pairs: set data.eval or data.eval_fraction")
+        elif not 0.0 <= accuracy <= 1.0:
+            out.add(at, f"{accuracy} must be in [0, 1]")
+
+    @staticmethod
+    def _check_loss_needs(stage, training: dict, path, out) -> None:
+        """What the stage's loss terms need from it (reference, cached reference sums): `align.losses` checks."""
+        from align.losses import StageFacts, loss_names, term_conflicts
+
+        if any(t.name not in loss_names() for t in stage.loss):
+            return  # already reported where the loss was read
+        facts = StageFacts(stage.reference, bool(training.get("precompute_ref_log_probs")))
+        for conflict in term_conflicts(_terms(stage), facts):
+            out.add(path + conflict.key, conflict.message)
+
+    def read_rows(self, source, base_dir, issues) -> list:
+        from align.data import load_preference_rows
+
+        return load_preference_rows(source.path, source.format, source.columns, base_dir, source.split, issues)
+
+    def check_rows(self, stage, rows: list) -> None:
+        """One K across the stage's rows, and a K its loss terms can take (`align.losses.term_conflicts`)."""
+        from align.data.preference import check_same_negatives
+        from align.losses import StageFacts, term_conflicts
+
+        check_same_negatives(rows)
+        for conflict in term_conflicts(_terms(stage), StageFacts(rejected_per_prompt=rows[0].num_rejected)):
+            raise AlignError(f"stage {stage.name!r}: {conflict.message}")
+
+    def build_trainer(self, stage, **trainer_kwargs: Any):
+        from align.training.trainer import ContrastiveTrainer
+
+        return ContrastiveTrainer(
+            loss_terms=_terms(stage),
+            batch_layout=stage.batch_layout,
+            micro_batch_tokens=stage.micro_batch_tokens,
+            **trainer_kwargs,
+        )
+
+    def dropped_rows(self, stage, offered: int, trainer) -> int:
+        """Rows trl dropped because the prompt alone fills `max_length`, with a warning: nothing disappears silently."""
+        kept = len(trainer.train_dataset) + (len(trainer.eval_dataset) if trainer.eval_dataset is not None else 0)
+        dropped = offered - kept
+        if dropped:
+            logger.warning(
+                "stage %s: %d rows dropped because their prompt alone fills max_length=%s; "
+                "raise max_length to keep them",
+                stage.name,
+                dropped,
+                trainer.args.max_length,
+            )
+        return dropped
+
+    def loss_terms(self, stage) -> list[dict]:
+        return [{"name": t.name, "weight": t.weight, **t.params} for t in stage.loss]
+
+    def loss_label(self, stage) -> str:
+        return " + ".join(f"{t.weight:g}·{t.name}" if t.weight != 1 else t.name for t in stage.loss)
+
+    def reference_label(self, stage) -> str:
+        return stage.reference

@@ -1,0 +1,62 @@
+"""`kind: sft`: prompt → completion rows trained with trl's `SFTTrainer` on the completion tokens only (trl
+`SFTConfig` under `training`); a warm-up before preference stages."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from align.stages.kind import StageKind
+
+SFT_COLUMNS = ("prompt", "completion")
+
+
+class SftStage(StageKind):
+    name = "sft"
+    description = (
+        "prompt → completion rows (a `completion` column, or a preference file's `chosen`) trained with trl's "
+        "SFTTrainer on the completion tokens only (trl `SFTConfig` under `training`); use it as a warm-up before "
+        "preference stages"
+    )
+    trl_config = "SFTConfig"
+    refusal_groups = ("model_loading",)
+    takes_loss = False
+    row_format = "completion"
+
+    def check_source(self, source, path, out) -> None:
+        if source.format != "auto":
+            out.add(path + ("format",), "sft stages always read prompt → completion rows; leave `format` unset")
+        unknown = sorted(set(source.columns) - set(SFT_COLUMNS))
+        if unknown:
+            out.add(path + ("columns", unknown[0]), "sft stages map only `prompt` and `completion`")
+
+    def check_stage(self, stage, raw: dict, training: dict, path, out) -> None:
+        if "loss" in raw:
+            out.add(
+                path + ("loss",),
+                "sft stages train with trl's SFT loss (mean token NLL of the completion); "
+                "remove `loss`, or add an `sft` term to a preference stage instead",
+            )
+        for key in ("batch_layout", "micro_batch_tokens"):
+            if key in raw:
+                out.add(path + (key,), "sft stages are laid out by trl's SFTTrainer; remove it")
+        if stage.eval.gates.min_pair_accuracy is not None:
+            out.add(
+                path + ("eval", "gates", "min_pair_accuracy"),
+                "sft stages have no pairs; use it on a preference stage",
+            )
+
+    def read_rows(self, source, base_dir, issues) -> list:
+        from align.data import load_completion_rows
+
+        return load_completion_rows(source.path, source.columns, base_dir, source.split, issues=issues)
+
+    def build_trainer(self, stage, **trainer_kwargs: Any):
+        from trl import SFTTrainer
+
+        return SFTTrainer(**trainer_kwargs)
+
+    def loss_terms(self, stage) -> list[dict]:
+        return [{"name": "sft (trl)", "weight": 1.0}]
+
+    def loss_label(self, stage) -> str:
+        return "sft (trl)"
