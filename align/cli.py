@@ -221,13 +221,13 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )
-    from align.secrets import install_log_redaction
+    from align.redaction import install_log_redaction
 
     install_log_redaction()
     try:
         return args.func(args)
     except AlignError as exc:
-        from align.secrets import redact_text
+        from align.redaction import redact_text
 
         for problem in exc.problems:
             print(redact_text(f"error: {problem}"), file=sys.stderr)

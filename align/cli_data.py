@@ -11,7 +11,7 @@ def _cmd_inspect(args) -> int:
     import sys
 
     from align.data.lint import overall_exit_code
-    from align.inspect import inspect_target, render_text
+    from align.inspect_data import inspect_target, render_text
 
     # Libraries print notices on import (transformers: "[INFO] Running in WANDB offline mode"); keep stdout for the
     # report so `--json` output parses.

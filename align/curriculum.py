@@ -7,14 +7,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-from align.evaluation.probes import BaseAnswers, load_probe_prompts, run_probes
+from align.evaluation.probes import load_probe_prompts, run_probes
 from align.gates import GateMissed, check_gates, raise_on_missed
 from align.models import load_model, load_tokenizer
 from align.outputs import RunOutputs
 from align.recipe import LoadedRecipe
+from align.redaction import redact
 from align.resume import ResumePoint, clear_run, plan_resume, trim_metrics
+from align.run_context import RunContext
 from align.runtime import process_state
-from align.secrets import redact
 from align.selection import stage_rows
 from align.tracking import Tracker, make_tracker
 
@@ -141,43 +142,26 @@ def _train_stages(
     recipe, state = loaded.recipe, process_state()
     set_seed(recipe.seed)
     tokenizer = load_tokenizer(recipe.model.name, recipe.model.trust_remote_code)
+    run = RunContext(tokenizer, recipe.peft, recipe.seed, redact(recipe.name), outputs, tracker)
     model = _load_policy(recipe, outputs, point)
     step_offset = point.step_offset if point else 0
-    base_answers = BaseAnswers()
     done = set(point.finished_names) if point else set()
     for stage in (stage for stage in recipe.stages if stage.name not in done):
-        train_rows, eval_rows, row_counts = stage_rows(loaded, stage, recipe.seed)
+        rows = stage_rows(loaded, stage, recipe.seed)
         if stage.adapter == "new" and hasattr(model, "peft_config"):
             # Remove the LoRA layers without merging them: the base weights are untouched, so a fresh adapter starts
             # from the base model; the previous adapters are already saved in their stage folders.
             model = model.unload()
-        logger.info("stage %s: %d training rows, %d held-out rows", stage.name, len(train_rows), len(eval_rows))
+        logger.info("stage %s: %d training rows, %d held-out rows", stage.name, len(rows.train), len(rows.held_out))
         checkpoint = point.checkpoint if point and stage.name == point.next_stage else None
-        result = run_stage(
-            stage=stage,
-            model=model,
-            tokenizer=tokenizer,
-            train_rows=train_rows,
-            eval_rows=eval_rows,
-            training=loaded.stage_training(stage),
-            peft=recipe.peft,
-            seed=recipe.seed,
-            tracker=tracker,
-            run_name=redact(recipe.name),
-            outputs=outputs,
-            step_offset=step_offset,
-            resume_from=str(checkpoint) if checkpoint else None,
-        )
+        resume_from = str(checkpoint) if checkpoint else None
+        result = run_stage(run, stage, model, rows, loaded.stage_training(stage), step_offset, resume_from)
         model = result.model if result.adapter_state is None else _unsharded_policy(recipe, result)
         step_offset += result.steps
-        stage_summary = {**result.summary, "rows": row_counts}
+        stage_summary = {**result.summary, "rows": rows.counts}
         summary["stages"].append(stage_summary)
         try:
-            stage_summary.update(
-                check_stage(
-                    loaded, stage, model, tokenizer, outputs, base_answers, step_offset, result.summary["eval"], tracker
-                )
-            )
+            stage_summary.update(check_stage(loaded, run, stage, model, step_offset, result.summary["eval"]))
         except GateMissed as missed:
             stage_summary.update(missed.checked, gates_missed=missed.lines)
             if state.is_main_process:
@@ -191,26 +175,20 @@ def _train_stages(
 
 
 def check_stage(
-    loaded: LoadedRecipe,
-    stage,
-    model,
-    tokenizer,
-    outputs: RunOutputs,
-    base_answers: BaseAnswers,
-    step: int,
-    eval_figures: dict[str, float],
-    tracker: Tracker | None = None,
+    loaded: LoadedRecipe, run: RunContext, stage, model, step: int, eval_figures: dict[str, float]
 ) -> dict[str, Any]:
     """After a stage: answer its probe prompts (figures to metrics.jsonl, answers to OUTPUT/<stage>/probes.jsonl),
     then check its gates against those and the held-out `eval_figures`; `GateMissed` when one fails. Returns the
     stage's `probe` figures and `gates` results for summary.json."""
-    ev, tracker = stage.eval, tracker or Tracker()
+    ev, tracker, outputs = stage.eval, run.tracker, run.outputs
     figures: dict[str, float] = {}
     if ev.prompts:
         path = loaded.resolve_path(ev.prompts)
         rows = load_probe_prompts(path, ev.max_prompts)
         key = (str(path), len(rows), ev.max_new_tokens)
-        figures, records = run_probes(model, tokenizer, rows, ev.max_new_tokens, ev.batch_size, base_answers, key)
+        figures, records = run_probes(
+            model, run.tokenizer, rows, ev.max_new_tokens, ev.batch_size, run.base_answers, key
+        )
         if process_state().is_main_process:
             row = {"stage": stage.name, "step": step, **figures}
             outputs.append_metrics(row)

@@ -23,7 +23,7 @@ from typing import Any
 import yaml
 
 from align.errors import AlignError, Problem
-from align.secrets import redact_text
+from align.redaction import redact_text
 
 #: Below this much free space a run is refused before training; below LOW_FREE_BYTES it warns. Checkpoints of a
 #: LoRA adapter are megabytes, but the optimizer state and a larger model's adapter grow quickly.

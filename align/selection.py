@@ -5,6 +5,8 @@ Every row a user gave is accounted for: the counts of rows filtered, held out or
 
 from __future__ import annotations
 
+from typing import Any, NamedTuple
+
 from align.data import split_rows
 from align.data.formats import mix_sources
 from align.data.issues import RowIssues, drop_duplicates
@@ -13,6 +15,15 @@ from align.recipe import LoadedRecipe, StageConfig
 from align.stages import stage_kind
 
 DIFFICULTY_RANK = {"easy": 0, "medium": 1, "hard": 2}
+
+
+class StageRows(NamedTuple):
+    """A stage's rows: training rows in training order, held-out rows, and counts of every row filtered, held out
+    or left unused (`summary.json`'s `rows`)."""
+
+    train: list
+    held_out: list
+    counts: dict[str, Any]
 
 
 def _margin(row) -> float:
@@ -83,7 +94,7 @@ def _read_train(loaded: LoadedRecipe, stage: StageConfig, issues) -> tuple[list,
     return mix_sources(parts, seed=loaded.recipe.seed, total=stage.data.mix_total)
 
 
-def stage_rows(loaded: LoadedRecipe, stage: StageConfig, seed: int) -> tuple[list, list, dict[str, int]]:
+def stage_rows(loaded: LoadedRecipe, stage: StageConfig, seed: int) -> StageRows:
     """Training rows (in training order), held-out rows, and counts of what was filtered or left unused.
 
     Held-out rows are the explicit `eval` sources, else a held-out fraction of `train` (split by prompt).
@@ -115,4 +126,4 @@ def stage_rows(loaded: LoadedRecipe, stage: StageConfig, seed: int) -> tuple[lis
     if data.max_eval_rows is not None:
         counts["unused_by_max_eval_rows"] = max(0, len(held) - data.max_eval_rows)
         held = held[: data.max_eval_rows]
-    return train, held, counts
+    return StageRows(train, held, counts)

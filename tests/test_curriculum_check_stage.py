@@ -14,6 +14,7 @@ from align.gates import GateMissed
 from align.outputs import RunOutputs
 from align.recipe.loading import LoadedRecipe
 from align.recipe.schema import GatesConfig, StageEvalConfig
+from align.run_context import RunContext
 from align.tracking import Tracker
 from tests.evaluation.probe_fakes import BASE, PROMPTS, FakeModel, fake_generate
 
@@ -42,21 +43,13 @@ def stage_check(tmp_path, monkeypatch):
     (tmp_path / "probes.jsonl").write_text("".join(json.dumps(row) + "\n" for row in PROMPTS))
     loaded = LoadedRecipe(recipe=None, raw={}, source=str(tmp_path / "recipe.yaml"), base_dir=tmp_path)
     outputs, model, base_answers = RunOutputs(tmp_path / "out"), FakeModel(), BaseAnswers()
+    context = dict(tokenizer=None, peft={}, seed=0, run_name="t", outputs=outputs, base_answers=base_answers)
 
     def run(gates: GatesConfig, prompts: str | None = "probes.jsonl", eval_figures=None, name="easy", step=12):
         ev = StageEvalConfig(prompts=prompts, max_prompts=2, max_new_tokens=7, batch_size=4, gates=gates)
         tracker = RecordingTracker()
-        result = check_stage(
-            loaded,
-            SimpleNamespace(name=name, eval=ev),
-            model,
-            None,
-            outputs,
-            base_answers,
-            step,
-            eval_figures or {},
-            tracker,
-        )
+        run_context = RunContext(**context, tracker=tracker)
+        result = check_stage(loaded, run_context, SimpleNamespace(name=name, eval=ev), model, step, eval_figures or {})
         return result, model, tracker
 
     return run

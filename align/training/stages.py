@@ -15,8 +15,10 @@ from align.errors import AlignError
 from align.outputs import RunOutputs
 from align.recipe import StageConfig
 from align.recipe.passthrough import make_lora_config, make_trainer_config
+from align.run_context import RunContext
+from align.selection import StageRows
 from align.stages import stage_kind
-from align.tracking import MetricsJsonlCallback, Tracker
+from align.tracking import MetricsJsonlCallback
 from align.training.guards import NonFiniteLossGuard
 from align.training.sharding import sharding_report
 
@@ -106,23 +108,19 @@ def _warn_shared_rows(stage: str, sharding: dict) -> None:
 
 
 def run_stage(
-    *,
+    run: RunContext,
     stage: StageConfig,
     model,
-    tokenizer,
-    train_rows: list,
-    eval_rows: list,
+    rows: StageRows,
     training: dict,
-    peft: dict,
-    seed: int,
-    tracker: Tracker | None = None,
-    run_name: str,
-    outputs: RunOutputs,
     step_offset: int,
     resume_from: str | None = None,
 ) -> StageResult:
-    """Train `model` (a base model, or a `PeftModel` carried from the previous stage) on one stage; `resume_from`, a
-    checkpoint folder of this stage, restores its adapter, optimizer, scheduler, RNG and data position first."""
+    """Train `model` (a base model, or a `PeftModel` carried from the previous stage) on one stage's `rows` with its
+    merged `training` mapping; steps are numbered from `step_offset` + 1. `resume_from`, a checkpoint folder of this
+    stage, restores its adapter, optimizer, scheduler, RNG and data position first."""
+    outputs, tokenizer = run.outputs, run.tokenizer
+    train_rows, eval_rows = rows.train, rows.held_out
     if stage.data.order != "shuffled":
         # The rows arrive in training order (file order, or easy → hard): the sampler must not reshuffle them.
         training = {**training, "train_sampling_strategy": "sequential"}
@@ -130,9 +128,9 @@ def run_stage(
         stage.kind,
         training,
         output_dir=str(outputs.checkpoints_dir(stage.name)),
-        seed=seed,
+        seed=run.seed,
         report_to="none",  # transformers' integrations off: the run's tracker gets every row via MetricsJsonlCallback
-        run_name=f"{run_name}/{stage.name}",
+        run_name=f"{run.run_name}/{stage.name}",
     )
     if eval_rows and config.per_device_eval_batch_size > len(eval_rows):
         config.per_device_eval_batch_size = len(eval_rows)
@@ -145,9 +143,9 @@ def run_stage(
         train_dataset=rows_to_dataset(train_rows, tokenizer),
         eval_dataset=rows_to_dataset(eval_rows, tokenizer) if eval_rows else None,
         processing_class=tokenizer,
-        peft_config=None if is_peft else make_lora_config(peft),
+        peft_config=None if is_peft else make_lora_config(run.peft),
         callbacks=[
-            MetricsJsonlCallback(outputs, stage.name, step_offset, tracker),
+            MetricsJsonlCallback(outputs, stage.name, step_offset, run.tracker),
             NonFiniteLossGuard(stage.name, step_offset),
         ],
     )

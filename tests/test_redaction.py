@@ -3,7 +3,7 @@
 import json
 import logging
 
-from align.secrets import MASK, RedactingFilter, redact, redact_text, secret_values
+from align.redaction import MASK, RedactingFilter, redact, redact_text, secret_values
 
 
 def test_secret_values_are_those_of_key_and_token_variables(monkeypatch):
