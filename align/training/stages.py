@@ -15,7 +15,7 @@ from align.errors import AlignError
 from align.losses import LossTerm
 from align.outputs import RunOutputs
 from align.recipe import StageConfig
-from align.recipe.passthrough import make_lora_config, make_trainer_config
+from align.recipe.trl_configs import make_lora_config, make_trainer_config
 from align.tracking import MetricsJsonlCallback, Tracker
 from align.training.guards import NonFiniteLossGuard
 from align.training.sharding import sharding_report
