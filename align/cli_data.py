@@ -86,8 +86,7 @@ def _thresholds(text: str | None):
 
 
 def _cmd_build(args) -> int:
-    from align.data.pair_files import write_pairs
-    from align.data.pair_options import BuildOptions
+    from align.data.pair_builder import BuildOptions, write_pairs
 
     options = BuildOptions(
         score=args.score,

@@ -12,7 +12,7 @@ RECIPE_SUFFIXES = (".yaml", ".yml")
 
 
 def _stage_max_length(loaded, stage) -> int | None:
-    from align.recipe.passthrough import hardware_neutral, make_trainer_config
+    from align.recipe.trl_configs import hardware_neutral, make_trainer_config
 
     config = make_trainer_config(
         stage.kind,

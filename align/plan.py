@@ -6,7 +6,7 @@ import math
 from dataclasses import asdict, dataclass
 
 from align.recipe import LoadedRecipe, StageConfig
-from align.recipe.passthrough import hardware_neutral, make_trainer_config
+from align.recipe.trl_configs import hardware_neutral, make_trainer_config
 from align.runtime import world_size
 from align.stages import stage_kind
 

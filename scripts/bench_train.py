@@ -146,7 +146,7 @@ def _trainer(
     from trl import DPOTrainer
 
     from align.losses import LossTerm
-    from align.recipe.passthrough import make_lora_config
+    from align.recipe.trl_configs import make_lora_config
     from align.training.trainer import ContrastiveTrainer
 
     common = dict(
@@ -168,7 +168,7 @@ def run_child(args) -> dict:
     from datasets import Dataset
 
     from align.models import load_model, load_tokenizer
-    from align.recipe.passthrough import make_trainer_config
+    from align.recipe.trl_configs import make_trainer_config
     from align.runtime import keep_freed_memory
 
     torch.set_num_threads(args.threads or torch.get_num_threads())

@@ -30,15 +30,8 @@ import yaml
 from align.cli import main
 from align.losses import loss_info
 from align.recipe import schema
-from align.recipe.passthrough import (
-    RESERVED_PEFT_KEYS,
-    _QuantizationTypes,
-    config_class,
-    config_fields,
-    lora_config_fields,
-    quantization_fields,
-    reserved_training_keys,
-)
+from align.recipe.trl_checks import RESERVED_PEFT_KEYS, _QuantizationTypes, reserved_training_keys
+from align.recipe.trl_configs import config_class, config_fields, lora_config_fields, quantization_fields
 from align.recipe.yaml_source import RecipeLoader, format_path, parse_scalar
 
 REPO = Path(__file__).resolve().parent.parent

@@ -101,7 +101,7 @@ def load_model(
     checkpointing (and the input gradients it needs with a frozen base) on per stage from
     `training.activation_checkpointing`.
     """
-    from align.recipe.passthrough import make_quantization_config, quantization_enabled
+    from align.recipe.trl_configs import make_quantization_config, quantization_enabled
 
     quantized = quantization_enabled(quantization)
     if quantized:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from align.errors import AlignError
-from align.recipe.passthrough import explain_passthrough, explain_quantization
+from align.recipe.field_docs import explain_passthrough, explain_quantization
 from align.recipe.schema import Recipe
 from align.recipe.typed import field_docs, suggest
 

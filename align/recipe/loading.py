@@ -11,13 +11,13 @@ from typing import Any
 from align.errors import AlignError
 from align.losses import LossTerm, loss_info, loss_names, reward_term
 from align.recipe.inheritance import interpolate_env, load_with_bases
-from align.recipe.passthrough import (
+from align.recipe.schema import LossConfig, Recipe, StageConfig
+from align.recipe.trl_checks import (
     check_training_keys,
     validate_peft,
     validate_quantization,
     validate_training_values,
 )
-from align.recipe.schema import LossConfig, Recipe, StageConfig
 from align.recipe.typed import _MISSING, Collector, build_dataclass, convert, suggest
 from align.recipe.yaml_source import KeyPath, apply_override
 from align.stages import DEFAULT_KIND, STAGE_KINDS, StageKind, stage_kind

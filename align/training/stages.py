@@ -14,7 +14,7 @@ from align.engines import gathered_adapter_state
 from align.errors import AlignError
 from align.outputs import RunOutputs
 from align.recipe import StageConfig
-from align.recipe.passthrough import make_lora_config, make_trainer_config
+from align.recipe.trl_configs import make_lora_config, make_trainer_config
 from align.run_context import RunContext
 from align.selection import StageRows
 from align.stages import stage_kind

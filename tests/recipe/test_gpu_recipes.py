@@ -8,7 +8,7 @@ import torch
 from align.cli import main
 from align.recipe import load_recipe
 from align.recipe.explain import explain
-from align.recipe.passthrough import (
+from align.recipe.trl_configs import (
     hardware_neutral,
     make_quantization_config,
     make_trainer_config,

@@ -8,7 +8,7 @@ from datasets import Dataset
 from align.data import load_preference_rows
 from align.losses import LossTerm
 from align.models import load_model, load_tokenizer
-from align.recipe.passthrough import make_lora_config, make_trainer_config
+from align.recipe.trl_configs import make_lora_config, make_trainer_config
 
 REPO = Path(__file__).resolve().parents[2]
 

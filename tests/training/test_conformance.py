@@ -135,7 +135,7 @@ def test_one_dpo_step_equals_stock_trl(name, tiny_model_dir, tmp_path):
     from align.data import load_preference_rows
     from align.losses import LossTerm
     from align.models import load_tokenizer
-    from align.recipe.passthrough import make_trainer_config
+    from align.recipe.trl_configs import make_trainer_config
     from align.training.trainer import ContrastiveTrainer
     from tests.conftest import REPO
 

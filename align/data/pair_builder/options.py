@@ -25,7 +25,7 @@ def _flag_error(name: str, message: str) -> AlignError:
 
 @dataclass(frozen=True)
 class BuildOptions:
-    """How answers become pairs (see the module docstring for the order of the steps).
+    """How answers become pairs (see `align.data.pair_builder.build` for the order of the steps).
 
     `score` picks the ranking score, whose units `min_margin`, `margin` and `difficulty_thresholds` are in:
       - "data": the data's scores (`score_key`, or `Σ score_weights·score`, else the only score);

@@ -8,14 +8,14 @@ from types import SimpleNamespace
 import pytest
 
 from align.data.formats import ScoredPrompt, load_source
-from align.data.pair_files import write_pairs
-from align.data.pair_report import report_path
-from align.data.pairs import (
+from align.data.pair_builder import (
     DROP_REASONS,
     BuildOptions,
     build_pairs,
     classify_kind,
+    report_path,
     tertiles,
+    write_pairs,
 )
 from align.data.rows import PreferenceRow
 from align.data.scoring import score_answer

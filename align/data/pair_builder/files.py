@@ -10,9 +10,9 @@ from pathlib import Path
 from align.data.formats import ScoredPrompt, load_source
 from align.data.formats.readers import resolve_input
 from align.data.issues import RowIssues
-from align.data.pair_options import BuildOptions
-from align.data.pair_report import BuildReport, report_path
-from align.data.pairs import build_pairs
+from align.data.pair_builder.build import build_pairs
+from align.data.pair_builder.options import BuildOptions
+from align.data.pair_builder.report import BuildReport, report_path
 from align.data.rows import PreferenceRow
 from align.errors import AlignError, Problem
 from align.outputs import atomic_write_text

@@ -15,8 +15,8 @@ from collections import Counter
 from dataclasses import asdict, dataclass
 
 from align.data.formats import ScoredPrompt
-from align.data.pair_options import BuildOptions
-from align.data.pair_report import BuildReport
+from align.data.pair_builder.options import BuildOptions
+from align.data.pair_builder.report import BuildReport
 from align.data.scoring import AnswerScores, concise_score, count_words, score_answer
 from align.errors import AlignError, Problem
 
