@@ -85,6 +85,11 @@ class MultiNegativeCollator(DataCollatorForPreference):
         return output
 
 
+def rejected_per_prompt(inputs: dict) -> int:
+    """K, the rejected answers per prompt, of a batch `MultiNegativeCollator` collated."""
+    return int(inputs["rejected_per_prompt"])
+
+
 def split_chosen_rejected(values: torch.Tensor, rejected_per_prompt: int) -> tuple[torch.Tensor, torch.Tensor]:
     """(B·(1+K),) per-row values → chosen (B,) and rejected (B,) for K = 1 or (B, K) for K > 1."""
     k = int(rejected_per_prompt)

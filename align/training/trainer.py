@@ -17,6 +17,7 @@ from trl.trainer.utils import use_adapter
 from align.errors import AlignError
 from align.losses import (
     CombinedLoss,
+    LossInputs,
     LossTerm,
     StageFacts,
     combine_losses,
@@ -27,21 +28,16 @@ from align.losses import (
 from align.training.families import router_aux_loss_coef
 from align.training.layout import choose_layout
 from align.training.logprobs import CompletionLogps, add_completion_logps, shared_prefix_logps
-from align.training.metrics import METRIC_INPUTS, MicroBatchState, preference_metrics
+from align.training.metrics import MicroBatchState, metric_inputs, preference_metrics
 from align.training.multi_negative import (
     MultiNegativeCollator,
     is_multi_negative,
+    rejected_per_prompt,
     split_chosen_rejected,
     tokenize_multi_negative,
 )
-from align.training.packing import (
-    PACKED_KEYS,
-    PackedPreferenceCollator,
-    is_packed,
-    row_length,
-    split_packed,
-    token_groups,
-)
+from align.training.packed_batch import PackedBatch, is_packed
+from align.training.packing import PackedPreferenceCollator, row_length, split_packed, token_groups
 from align.training.private_api import check_trainer_attributes
 from align.training.segment_attention import use_segment_attention
 from align.training.sharding import row_fingerprints
@@ -169,9 +165,9 @@ class ContrastiveTrainer(DPOTrainer):
         """Completion log-probs of the (2B,) rows: chosen rows first, then rejected (trl's batch layout); with
         `router_aux_loss` (padded batches of MoE models), the router load-balancing loss too."""
         if is_packed(inputs):
-            packed = {key: inputs[key] for key in PACKED_KEYS}
+            packed = PackedBatch.from_inputs(inputs)
             return model(
-                input_ids=inputs["input_ids"], position_ids=inputs["position_ids"], completion_logps=True, packed=packed
+                input_ids=packed.input_ids, position_ids=packed.position_ids, completion_logps=True, packed=packed
             )
         model_kwargs = {k: v for k, v in inputs.items() if k in ("input_ids", "attention_mask", "position_ids")}
         return model(
@@ -186,7 +182,7 @@ class ContrastiveTrainer(DPOTrainer):
 
         Replaces trl's version (also used by its precompute pass) to score only completion positions.
         """
-        return split_chosen_rejected(self._reference_completion(model, inputs).logps, inputs["rejected_per_prompt"])
+        return split_chosen_rejected(self._reference_completion(model, inputs).logps, _rejected_per_prompt(inputs))
 
     def _reference_completion(self, model, inputs) -> CompletionLogps:
         """The reference's completion log-probs: the policy with adapters off, or the frozen `ref` adapter."""
@@ -200,33 +196,41 @@ class ContrastiveTrainer(DPOTrainer):
         with torch.no_grad(), adapter, self.accelerator.autocast():
             return self._completion_logps(reference, inputs)
 
-    def _loss_batch(self, model, inputs) -> tuple[dict[str, torch.Tensor | None], torch.Tensor | None]:
-        """The registry's keyword batch for this step (policy, reference if any loss reads it, lengths), and the
-        policy's MoE router load-balancing loss when trl would add it (else None)."""
-        k = inputs["rejected_per_prompt"]
+    def _loss_batch(self, model, inputs) -> tuple[LossInputs, torch.Tensor | None]:
+        """The losses' inputs for this step (policy, reference if any loss reads it, lengths, shared-prefix sums if
+        a loss reads them), and the policy's MoE router load-balancing loss when trl would add it (else None)."""
+        k = _rejected_per_prompt(inputs)
         if self.uses_shared_prefix:
-            self._refuse_conflicts(StageFacts(rejected_per_prompt=int(k)))
+            self._refuse_conflicts(StageFacts(rejected_per_prompt=k))
         policy = self._completion_logps(model, inputs, router_aux_loss=self.router_aux_loss_coef != 0.0)
-        batch = dict(
-            zip(("policy_chosen_logps", "policy_rejected_logps"), split_chosen_rejected(policy.logps, k), strict=True)
-        )
-        batch.update(zip(("chosen_lengths", "rejected_lengths"), split_chosen_rejected(policy.lengths, k), strict=True))
-        batch["ref_chosen_logps"] = batch["ref_rejected_logps"] = None
-        if self.uses_reference and self.precompute_ref_logps:
-            batch["ref_chosen_logps"], batch["ref_rejected_logps"] = (
-                inputs["ref_chosen_logps"],
-                inputs["ref_rejected_logps"],
-            )
-        elif self.uses_reference:
+        reference = None
+        if self.uses_reference and not self.precompute_ref_logps:
             reference = self._reference_completion(model, inputs)
-            batch["ref_chosen_logps"], batch["ref_rejected_logps"] = split_chosen_rejected(reference.logps, k)
-            if self.uses_shared_prefix:
-                shared = shared_prefix_logps(reference.per_token, reference.mask)
-                batch["ref_chosen_shared_logps"], batch["ref_rejected_shared_logps"] = shared
+        policy_chosen, policy_rejected = split_chosen_rejected(policy.logps, k)
+        chosen_lengths, rejected_lengths = split_chosen_rejected(policy.lengths, k)
+        ref_chosen = ref_rejected = None
+        if self.uses_reference and self.precompute_ref_logps:
+            ref_chosen, ref_rejected = inputs["ref_chosen_logps"], inputs["ref_rejected_logps"]
+        elif reference is not None:
+            ref_chosen, ref_rejected = split_chosen_rejected(reference.logps, k)
+        shared = [None] * 4
         if self.uses_shared_prefix:
-            shared = shared_prefix_logps(policy.per_token, policy.mask)
-            batch["policy_chosen_shared_logps"], batch["policy_rejected_shared_logps"] = shared
-        return batch, policy.aux_loss
+            shared[:2] = shared_prefix_logps(policy.per_token, policy.mask)
+            if reference is not None:  # never precomputed: term_conflicts refuses cached sums for these losses
+                shared[2:] = shared_prefix_logps(reference.per_token, reference.mask)
+        loss_inputs = LossInputs(
+            policy_chosen_logps=policy_chosen,
+            policy_rejected_logps=policy_rejected,
+            chosen_lengths=chosen_lengths,
+            rejected_lengths=rejected_lengths,
+            ref_chosen_logps=ref_chosen,
+            ref_rejected_logps=ref_rejected,
+            policy_chosen_shared_logps=shared[0],
+            policy_rejected_shared_logps=shared[1],
+            ref_chosen_shared_logps=shared[2],
+            ref_rejected_shared_logps=shared[3],
+        )
+        return loss_inputs, policy.aux_loss
 
     def training_step(self, model, inputs, num_items_in_batch=None):
         """trl's step, or, for a packed batch over `micro_batch_tokens`, one step per group of rows with gradients
@@ -235,11 +239,11 @@ class ContrastiveTrainer(DPOTrainer):
         parts = self._micro_batches(inputs) if self.micro_batch_tokens and is_packed(inputs) else []
         if len(parts) <= 1:
             return super().training_step(model, inputs, num_items_in_batch)
-        self._micro = MicroBatchState(rows=len(inputs["segment_lengths"]))
+        self._micro = MicroBatchState(rows=PackedBatch.from_inputs(inputs).rows)
         try:
             total = None
             for index, part in enumerate(parts):
-                self._micro.share = len(part["segment_lengths"]) / self._micro.rows
+                self._micro.share = PackedBatch.from_inputs(part).rows / self._micro.rows
                 last = index == len(parts) - 1
                 with contextlib.nullcontext() if last else self.accelerator.no_sync(model):
                     loss = super().training_step(model, part, num_items_in_batch)
@@ -252,7 +256,7 @@ class ContrastiveTrainer(DPOTrainer):
     def _micro_batches(self, inputs) -> list[dict]:
         """The packed batch in parts of at most `micro_batch_tokens`, as many on every process: each rank counts its
         own parts, all take the largest count (FSDP runs collectives in every pass, so counts must match)."""
-        own = len(token_groups(inputs["segment_lengths"].tolist(), self.micro_batch_tokens))
+        own = len(token_groups(PackedBatch.from_inputs(inputs).segment_lengths.tolist(), self.micro_batch_tokens))
         wanted = own
         if self.accelerator.num_processes > 1:
             counts = self.accelerator.gather(torch.tensor([own], device=self.accelerator.device))
@@ -270,9 +274,9 @@ class ContrastiveTrainer(DPOTrainer):
         mode = "train" if self.model.training else "eval"
         if mode == "train":
             self.rows_seen.update(row_fingerprints(inputs))
-        batch, aux_loss = self._loss_batch(model, inputs)
-        result = combine_losses(self.loss_terms, **batch)
-        detached = [batch[key].detach() for key in METRIC_INPUTS]
+        loss_inputs, aux_loss = self._loss_batch(model, inputs)
+        result = combine_losses(self.loss_terms, loss_inputs)
+        detached = metric_inputs(loss_inputs)
         if self._micro is not None and mode == "train":
             self._micro.add(result, detached)
             loss = result.losses.mean() * self._micro.share
@@ -290,3 +294,10 @@ class ContrastiveTrainer(DPOTrainer):
         metrics = preference_metrics(result, *inputs, gather=self.accelerator.gather_for_metrics)
         for key, value in metrics.items():
             self._metrics[mode][key].append(value)
+
+
+def _rejected_per_prompt(inputs) -> int:
+    """K, the rejected answers per prompt, of a collated batch in either layout."""
+    return (
+        int(PackedBatch.from_inputs(inputs).rejected_per_prompt) if is_packed(inputs) else rejected_per_prompt(inputs)
+    )
