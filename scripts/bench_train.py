@@ -59,10 +59,13 @@ class CountingCollator:
         self.collator, self.real, self.padded = collator, [], []
 
     def __call__(self, examples):
+        from align.training.packed_batch import PackedBatch, is_packed
+
         batch = self.collator(examples)
-        if "sequence_lengths" in batch:  # align's packed layout
-            self.real.append(int(batch["sequence_lengths"].sum()))
-            self.padded.append(int(batch["input_ids"].numel()))
+        if is_packed(batch):  # align's packed layout
+            packed = PackedBatch.from_inputs(batch)
+            self.real.append(int(packed.sequence_lengths.sum()))
+            self.padded.append(int(packed.input_ids.numel()))
         else:  # padded: one mask, or (trl's CPOTrainer) one per answer, each covering prompt + answer
             masks = (
                 [batch["attention_mask"]]

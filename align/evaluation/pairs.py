@@ -13,7 +13,12 @@ import torch
 
 from align.data.rows import PreferenceRow
 from align.training.logprobs import add_completion_logps
-from align.training.multi_negative import MultiNegativeCollator, split_chosen_rejected, tokenize_multi_negative
+from align.training.multi_negative import (
+    MultiNegativeCollator,
+    rejected_per_prompt,
+    split_chosen_rejected,
+    tokenize_multi_negative,
+)
 
 
 def _batches(rows: list[PreferenceRow], tokenizer, batch_size: int, max_length: int | None):
@@ -35,7 +40,7 @@ def _logps(model, batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torc
         completion_mask=batch["completion_mask"],
         completion_logps=True,
     )
-    k = batch["rejected_per_prompt"]
+    k = rejected_per_prompt(batch)
     chosen, rejected = split_chosen_rejected(out.logps.float(), k)
     chosen_len, rejected_len = split_chosen_rejected(out.lengths.float().clamp(min=1), k)
     return chosen, rejected, chosen_len, rejected_len

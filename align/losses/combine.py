@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from align.losses.inputs import LossInputs
 from align.losses.registry import LossOutput, loss_info
 
 
@@ -62,25 +63,14 @@ def needs_reference(terms: list[LossTerm]) -> bool:
     return any(loss_info(t.name).needs_reference for t in terms)
 
 
-PER_RESPONSE_KEYS = ("policy_chosen_logps", "ref_chosen_logps", "chosen_lengths")
-PER_NEGATIVE_KEYS = ("policy_rejected_logps", "ref_rejected_logps", "rejected_lengths")
-
-
-def as_pairs(fn, batch: dict, params: dict) -> LossOutput:
+def as_pairs(fn, inputs: LossInputs, params: dict) -> LossOutput:
     """A pairwise loss on K negatives: the K pairs (chosen, rejected_k), loss averaged over k.
 
-    Chosen tensors (B,) are repeated to (B, K) and everything flattened to (B·K,) for the call; losses come back
-    as the mean over the K pairs (B,), chosen rewards from the first pair (B,), rejected rewards (B, K).
+    The call sees B·K pairs (`LossInputs.as_pairs`); losses come back as the mean over the K pairs (B,), chosen
+    rewards from the first pair (B,), rejected rewards (B, K).
     """
-    batch_size, k = batch["policy_rejected_logps"].shape
-    flat = dict(batch)
-    for key in PER_RESPONSE_KEYS:
-        if flat.get(key) is not None:
-            flat[key] = flat[key].unsqueeze(1).expand(batch_size, k).reshape(-1)
-    for key in PER_NEGATIVE_KEYS:
-        if flat.get(key) is not None:
-            flat[key] = flat[key].reshape(-1)
-    out = fn(**flat, **params)
+    batch_size, k = inputs.policy_rejected_logps.shape
+    out = fn(inputs.as_pairs(), **params)
     return LossOutput(
         out.losses.view(batch_size, k).mean(dim=1),
         out.chosen_rewards.view(batch_size, k)[:, 0],
@@ -88,8 +78,8 @@ def as_pairs(fn, batch: dict, params: dict) -> LossOutput:
     )
 
 
-def combine_losses(terms: list[LossTerm], **batch: torch.Tensor | None) -> CombinedLoss:
-    """Evaluate every term on `batch` (the registry's keyword batch) and sum them with their weights.
+def combine_losses(terms: list[LossTerm], inputs: LossInputs) -> CombinedLoss:
+    """Evaluate every term on `inputs` and sum them with their weights.
 
     With K negatives (rejected tensors of shape (B, K)), losses registered as `multi_negative` see them whole; the
     others see K pairs (`as_pairs`).
@@ -100,13 +90,12 @@ def combine_losses(terms: list[LossTerm], **batch: torch.Tensor | None) -> Combi
     reported = reward_term(terms)
     rewards: LossOutput | None = None
     components = {}
-    several_negatives = batch["policy_rejected_logps"].dim() == 2
     for index, term in enumerate(terms):
         info = loss_info(term.name)
-        if several_negatives and not info.multi_negative:
-            out = as_pairs(info.fn, batch, term.params)
+        if inputs.several_negatives and not info.multi_negative:
+            out = as_pairs(info.fn, inputs, term.params)
         else:
-            out = info.fn(**batch, **term.params)
+            out = info.fn(inputs, **term.params)
         total = term.weight * out.losses if total is None else total + term.weight * out.losses
         components[term.name] = out.losses.detach().mean()
         rewards = out if index == reported else rewards

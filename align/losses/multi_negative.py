@@ -9,6 +9,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from align.losses.inputs import LossInputs
 from align.losses.preference import _logratios
 from align.losses.registry import LossOutput, register_loss
 
@@ -19,15 +20,7 @@ def _as_negatives(rejected: torch.Tensor) -> torch.Tensor:
 
 
 @register_loss("nca", needs_reference=True, multi_negative=True)
-def nca_loss(
-    *,
-    policy_chosen_logps: torch.Tensor,
-    policy_rejected_logps: torch.Tensor,
-    ref_chosen_logps: torch.Tensor,
-    ref_rejected_logps: torch.Tensor,
-    beta: float = 0.01,
-    **_,
-) -> LossOutput:
+def nca_loss(inputs: LossInputs, *, beta: float = 0.01) -> LossOutput:
     """NCA: −log σ(r_c) − ½·log σ(−r_c) − ½·mean_k log σ(−r_k), r = β·(π − ref).
 
     Chen et al. 2024, "Noise Contrastive Alignment of Language Models with Explicit Rewards" (NCA, the preference
@@ -35,11 +28,12 @@ def nca_loss(
     other answer, so the chosen answer's likelihood is pushed up in absolute terms instead of drifting down as in DPO.
     With K > 1 this keeps the pairwise ½/½ weighting and averages the negatives; the paper's K-response form instead
     puts 1/(K+1) on every answer's −log σ(−r) term (the two agree at K = 1).
-    Shapes: chosen (B,), rejected (B,) or (B, K) → losses (B,); rewards r_c (B,) and r_k in the rejected's shape.
+    Reads π and ref from `inputs` (`LossInputs`): chosen (B,), rejected (B,) or (B, K) → losses (B,); rewards r_c
+    (B,) and r_k in the rejected's shape.
     β (default 0.01, the authors' training scripts; trl's nca_pair inherits DPO's 0.1): NCA compares rewards with 0,
     not with each other, so β sets how far each answer may move from the reference before the loss saturates.
     """
-    chosen, rejected = _logratios(policy_chosen_logps, policy_rejected_logps, ref_chosen_logps, ref_rejected_logps)
+    chosen, rejected = _logratios(inputs)
     chosen_rewards, rejected_rewards = beta * chosen, beta * rejected
     negatives = F.logsigmoid(-_as_negatives(rejected_rewards)).mean(dim=-1)
     losses = -F.logsigmoid(chosen_rewards) - 0.5 * F.logsigmoid(-chosen_rewards) - 0.5 * negatives
@@ -47,24 +41,17 @@ def nca_loss(
 
 
 @register_loss("infonca", needs_reference=True, multi_negative=True)
-def infonca_loss(
-    *,
-    policy_chosen_logps: torch.Tensor,
-    policy_rejected_logps: torch.Tensor,
-    ref_chosen_logps: torch.Tensor,
-    ref_rejected_logps: torch.Tensor,
-    beta: float = 0.1,
-    **_,
-) -> LossOutput:
+def infonca_loss(inputs: LossInputs, *, beta: float = 0.1) -> LossOutput:
     """InfoNCA: −log(e^{r_c} / (e^{r_c} + Σ_k e^{r_k})), r = β·(π − ref).
 
     Chen et al. 2024, "Noise Contrastive Alignment of Language Models with Explicit Rewards" (InfoNCA with a one-hot
     label on the chosen answer): cross-entropy of picking the chosen answer among all K + 1. With K = 1 it is
     −log σ(r_c − r_r), exactly DPO. Computed as logsumexp − r_c, which never overflows.
-    Shapes: chosen (B,), rejected (B,) or (B, K) → losses (B,); rewards r_c (B,) and r_k in the rejected's shape.
+    Reads π and ref from `inputs` (`LossInputs`): chosen (B,), rejected (B,) or (B, K) → losses (B,); rewards r_c
+    (B,) and r_k in the rejected's shape.
     β (default 0.1, so that K = 1 matches `dpo`'s default; the authors' scripts use 0.01 for both): as in DPO.
     """
-    chosen, rejected = _logratios(policy_chosen_logps, policy_rejected_logps, ref_chosen_logps, ref_rejected_logps)
+    chosen, rejected = _logratios(inputs)
     chosen_rewards, rejected_rewards = beta * chosen, beta * rejected
     logits = torch.cat([chosen_rewards.unsqueeze(-1), _as_negatives(rejected_rewards)], dim=-1)
     losses = torch.logsumexp(logits, dim=-1) - chosen_rewards

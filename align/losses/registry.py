@@ -1,16 +1,10 @@
 """The loss registry: losses are pure functions of summed log-probs, registered by name.
 
-Every loss takes the same keyword batch and ignores what it does not need, so the trainer can call any of them
-(or a weighted sum of several) without knowing which:
-
-    policy_chosen_logps    (B,)    sum of the policy's log-probs over the chosen completion's tokens
-    policy_rejected_logps  (B,)    same for the rejected completion; (B, K) with K negatives per prompt
-    ref_chosen_logps       (B,)    the reference model's, or None for reference-free losses
-    ref_rejected_logps     (B,) / (B, K) or None
-    chosen_lengths         (B,)    completion token counts (float or int)
-    rejected_lengths       (B,) / (B, K)
-
-and returns a `LossOutput`. This module imports torch only: no transformers, no trl.
+Every loss has the signature `fn(inputs: LossInputs, *, <hyper-parameter>=<default>, ...) -> LossOutput`: one
+`align.losses.inputs.LossInputs` (the batch's tensors; the loss reads the fields it needs) and keyword-only
+hyper-parameters, each with its default, so the trainer can call any of them (or a weighted sum of several) without
+knowing which. Registration refuses any other signature (a `**kwargs` would swallow misspelt hyper-parameters).
+This module imports torch only: no transformers, no trl.
 """
 
 from __future__ import annotations
@@ -84,24 +78,22 @@ class LossInfo:
 
 
 _LOSSES: dict[str, LossInfo] = {}
-BATCH_KEYS = (
-    "policy_chosen_logps",
-    "policy_rejected_logps",
-    "ref_chosen_logps",
-    "ref_rejected_logps",
-    "chosen_lengths",
-    "rejected_lengths",
-)
 
 
-def _hyper_parameters(fn: LossFn) -> dict:
-    """Keyword-only parameters with defaults that are not batch tensors: the loss's hyper-parameters."""
-    params = inspect.signature(fn).parameters.values()
-    return {
-        p.name: p.default
-        for p in params
-        if p.kind is p.KEYWORD_ONLY and p.name not in BATCH_KEYS and p.default is not p.empty
-    }
+def _hyper_parameters(name: str, fn: LossFn) -> dict:
+    """The loss's hyper-parameters and their defaults: every parameter after the `LossInputs` one. `ValueError` unless
+    the signature is one positional parameter, then keyword-only parameters that all have defaults."""
+    params = list(inspect.signature(fn).parameters.values())
+    if not params or params[0].kind not in (params[0].POSITIONAL_ONLY, params[0].POSITIONAL_OR_KEYWORD):
+        raise ValueError(f"loss {name!r} must take its LossInputs as its first, positional parameter")
+    rest = params[1:]
+    wrong = [p.name for p in rest if p.kind is not p.KEYWORD_ONLY or p.default is p.empty]
+    if wrong:
+        raise ValueError(
+            f"loss {name!r}: {wrong} must be keyword-only hyper-parameters with defaults (after `*`; no **kwargs, "
+            "which would swallow misspelt hyper-parameters)"
+        )
+    return {p.name: p.default for p in rest}
 
 
 def register_loss(
@@ -119,15 +111,15 @@ def register_loss(
     itself takes rejected tensors of shape (B, K); other losses see K negatives as K pairs sharing the chosen answer
     (see `align.losses.combine`). `provides_rewards=False` for a term whose rewards are not preference rewards (the
     SFT term): a combined loss never reports them when another term has real ones. `needs_shared_prefix=True`: the
-    function also reads the summed log-probs of each pair's shared prefix (`SHARED_PREFIX_KEYS` in
-    `align.losses.length`), so it takes pairs only and no cached reference sums. `ranges`: the allowed values of
+    function also reads the summed log-probs of each pair's shared prefix (the `*_shared_logps` fields of
+    `LossInputs`), so it takes pairs only and no cached reference sums. `ranges`: the allowed values of
     hyper-parameters (`Interval`), checked when a recipe sets them; `beta` is `POSITIVE` unless given.
     """
 
     def wrap(fn: LossFn) -> LossFn:
         if name in _LOSSES:
             raise ValueError(f"loss {name!r} is already registered")
-        defaults = _hyper_parameters(fn)
+        defaults = _hyper_parameters(name, fn)
         allowed = ({"beta": POSITIVE} if "beta" in defaults else {}) | dict(ranges or {})
         unknown = set(allowed) - set(defaults)
         if unknown:

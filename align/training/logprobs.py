@@ -7,7 +7,7 @@ returns summed log-probs per sequence. trl's fused head scores *every* position 
 prompt and padding included, and with extra outputs (entropy, top-1) we do not use: on SmolLM2-135M with 8×250
 tokens that head cost 16 of 26 seconds of a policy step on this CPU.
 
-The same call with `packed={...}` (a batch from `align.training.packing`) scores a packed, prefix-shared batch.
+The same call with `packed=PackedBatch(...)` (`align.training.packed_batch`) scores a packed, prefix-shared batch.
 The patch wraps `forward`, so calls still pass through DDP/FSDP wrappers and PEFT adapters as usual.
 """
 
@@ -22,6 +22,7 @@ import torch
 from align.errors import AlignError
 from align.training.families import HeadScaling, head_scaling, text_config
 from align.training.head import chunked_target_logps, default_chunk_tokens, head_weights
+from align.training.packed_batch import PackedBatch
 from align.training.private_api import router_load_balancing_loss
 from align.training.segment_attention import PairSegments, packed_mask_placeholder
 
@@ -125,12 +126,12 @@ def _full_logits_completion_logps(forward, target_mask, router_aux_loss, **kwarg
     return _from_token_logps(token_logps, target_mask, outputs.aux_loss if router_aux_loss else None)
 
 
-def _packed_completion_logps(model, packed: dict, scaling: HeadScaling, chunk_tokens: int | None, **kwargs):
+def _packed_completion_logps(model, packed: PackedBatch, scaling: HeadScaling, chunk_tokens: int | None, **kwargs):
     """The completion log-probs of a packed batch (`align.training.packing`): one backbone pass over the packed
     row with per-segment attention, then the scored tokens' log-probs scattered back to their sequences."""
     input_ids = kwargs.pop("input_ids")
     kwargs.pop("attention_mask", None)
-    segments = PairSegments.build(packed["segment_lengths"], packed["token_part"])
+    segments = PairSegments.build(packed.segment_lengths, packed.token_part)
     backbone = getattr(model, model.base_model_prefix)
     hidden = backbone(
         input_ids=input_ids,
@@ -139,10 +140,10 @@ def _packed_completion_logps(model, packed: dict, scaling: HeadScaling, chunk_to
         **kwargs,
     ).last_hidden_state[0]
     _check_every_layer_packed(model, segments)
-    token_logps = _head_logps(model, hidden[packed["target_index"]], packed["target_ids"], scaling, chunk_tokens)
-    sequences, rank = packed["target_sequence"].to(token_logps.device), packed["target_rank"].to(token_logps.device)
+    token_logps = _head_logps(model, hidden[packed.target_index], packed.target_ids, scaling, chunk_tokens)
+    sequences, rank = packed.target_sequence.to(token_logps.device), packed.target_rank.to(token_logps.device)
     width = int(rank.max()) + 1 if rank.numel() else 1
-    shape = (packed["sequence_lengths"].numel(), width)
+    shape = (packed.sequence_lengths.numel(), width)
     per_token = token_logps.new_zeros(shape).index_put((sequences, rank), token_logps)
     mask = torch.zeros(shape, dtype=torch.bool, device=token_logps.device).index_put(
         (sequences, rank), torch.ones_like(rank, dtype=torch.bool)

@@ -7,10 +7,13 @@ from dataclasses import dataclass, field
 
 import torch
 
-from align.losses import CombinedLoss
+from align.losses import CombinedLoss, LossInputs
 
-# The loss batch's tensors `preference_metrics` reads after the result, in its argument order.
-METRIC_INPUTS = ("policy_chosen_logps", "policy_rejected_logps", "chosen_lengths", "rejected_lengths")
+
+def metric_inputs(inputs: LossInputs) -> list[torch.Tensor]:
+    """The loss inputs `preference_metrics` reads after the result, detached, in its argument order."""
+    tensors = (inputs.policy_chosen_logps, inputs.policy_rejected_logps, inputs.chosen_lengths, inputs.rejected_lengths)
+    return [tensor.detach() for tensor in tensors]
 
 
 @dataclass

@@ -1,7 +1,7 @@
 """K rejected answers per prompt: tokenisation and collation for rows whose `rejected` is a list.
 
 trl's preference pipeline handles one rejected answer per row. For K negatives, each row is tokenised into
-`prompt_ids`, `chosen_ids` and `rejected_ids` as a list of K id lists (with trl's own `_tokenize` and prompt/completion
+`prompt_ids`, `chosen_ids` and `rejected_ids` as a list of K id lists (with trl's own tokenisation and prompt/completion
 boundary rule), and the collator lays a batch of B rows out as trl does for pairs, extended: B chosen sequences first,
 then the B first negatives, the B second negatives, ... (K·B rejected rows). `rejected_per_prompt` = K travels with the
 batch so the trainer can reshape the rejected log-probs to (B, K). With K = 1 the layout equals trl's.
@@ -13,9 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-from trl.data_utils import _tokenize, common_prefix_length
-from trl.trainer.dpo_trainer import DataCollatorForPreference
-from trl.trainer.utils import pad
+
+from align.training.private_api import DataCollatorForPreference, common_prefix_length, pad, trl_tokenize
 
 
 def is_multi_negative(example: dict) -> bool:
@@ -31,14 +30,14 @@ def tokenize_multi_negative(example: dict, processing_class, eos_token: str) -> 
 
     def with_prompt(completion) -> list[int]:
         if conversational:
-            return _tokenize(processing_class, prompt + completion)["input_ids"]
+            return trl_tokenize(processing_class, prompt + completion)["input_ids"]
         text = completion if completion.endswith(eos_token) else completion + eos_token
-        return _tokenize(processing_class, prompt + text)["input_ids"]
+        return trl_tokenize(processing_class, prompt + text)["input_ids"]
 
     if conversational:
-        prompt_ids = _tokenize(processing_class, prompt, add_generation_prompt=True)["input_ids"]
+        prompt_ids = trl_tokenize(processing_class, prompt, add_generation_prompt=True)["input_ids"]
     else:
-        prompt_ids = _tokenize(processing_class, prompt)["input_ids"]
+        prompt_ids = trl_tokenize(processing_class, prompt)["input_ids"]
     chosen = with_prompt(example["chosen"])
     rejected = [with_prompt(answer) for answer in example["rejected"]]
     prompt_len = min(common_prefix_length(prompt_ids, ids) for ids in [chosen, *rejected])
@@ -83,6 +82,11 @@ class MultiNegativeCollator(DataCollatorForPreference):
             output["ref_chosen_logps"] = torch.tensor([ex["ref_chosen_logps"] for ex in examples])
             output["ref_rejected_logps"] = torch.tensor([ex["ref_rejected_logps"] for ex in examples])
         return output
+
+
+def rejected_per_prompt(inputs: dict) -> int:
+    """K, the rejected answers per prompt, of a batch `MultiNegativeCollator` collated."""
+    return int(inputs["rejected_per_prompt"])
 
 
 def split_chosen_rejected(values: torch.Tensor, rejected_per_prompt: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -17,11 +17,14 @@ keep_end) before they are packed.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 from transformers.data.data_collator import DataCollatorMixin
+
+from align.training.packed_batch import CARRIED_COLUMNS, PackedBatch
 
 # A sequence as trl's collator builds it: token ids and a 0/1 completion mask of the same length.
 Sequence = tuple[list[int], list[int]]
@@ -60,17 +63,10 @@ def row_length(example: dict[str, Any]) -> int:
     return max(len(ids) for ids, _ in row_sequences(example))
 
 
-def pack_rows(rows: list[list[Sequence]]) -> dict[str, torch.Tensor]:
-    """Pack rows (each: chosen sequence, then K rejected) into one prefix-shared row; see the module docstring.
-
-    Returns (N packed tokens, M scored completion tokens, S = B·(1+K) sequences in trl's order: B chosen, then
-    the B first rejected, the B second rejected, ...):
-        input_ids, position_ids (1, N); token_part (N,): 0 shared, j+1 the own part of sequence j of its row;
-        segment_lengths (B,): tokens per row; target_index (M,): packed position whose hidden state predicts the
-        token; target_ids (M,); target_sequence (M,); target_rank (M,): index among its sequence's scored tokens;
-        sequence_lengths (S,): tokens per unpacked sequence; rejected_per_prompt: K.
-    A token is scored where trl scores it: completion mask 1, not the first token of the sequence.
-    """
+def pack_rows(rows: list[list[Sequence]]) -> PackedBatch:
+    """Pack rows (each: chosen sequence, then K rejected) into one prefix-shared row; see the module docstring and
+    `PackedBatch` for the tensors. A token is scored where trl scores it: completion mask 1, not the first token of
+    the sequence."""
     batch, k = len(rows), len(rows[0]) - 1
     if any(len(sequences) != k + 1 for sequences in rows):
         raise ValueError("every row of a batch must have the same number of rejected answers")
@@ -97,36 +93,22 @@ def pack_rows(rows: list[list[Sequence]]) -> dict[str, torch.Tensor]:
             target_sequence += [sequence] * len(scored)
             target_rank += range(len(scored))
         segment_lengths.append(len(ids_out) - start)
-    long = dict(dtype=torch.long)
-    return {
-        "input_ids": torch.tensor([ids_out], **long),
-        "position_ids": torch.tensor([positions], **long),
-        "token_part": torch.tensor(parts, **long),
-        "segment_lengths": torch.tensor(segment_lengths, **long),
-        "target_index": torch.tensor(target_index, **long),
-        "target_ids": torch.tensor(target_ids, **long),
-        "target_sequence": torch.tensor(target_sequence, **long),
-        "target_rank": torch.tensor(target_rank, **long),
-        "sequence_lengths": torch.tensor(sequence_lengths, **long),
-        "rejected_per_prompt": torch.tensor(k),
-    }
 
+    def long(values) -> torch.Tensor:
+        return torch.tensor(values, dtype=torch.long)
 
-# The packed batch's layout tensors the model's packed forward reads (input and position ids travel as usual).
-PACKED_KEYS = (
-    "token_part",
-    "segment_lengths",
-    "target_index",
-    "target_ids",
-    "target_sequence",
-    "target_rank",
-    "sequence_lengths",
-)
-
-
-def is_packed(inputs: dict) -> bool:
-    """Whether a batch is in the packed layout (else trl's padded one)."""
-    return "target_index" in inputs
+    return PackedBatch(
+        input_ids=long([ids_out]),
+        position_ids=long([positions]),
+        token_part=long(parts),
+        segment_lengths=long(segment_lengths),
+        target_index=long(target_index),
+        target_ids=long(target_ids),
+        target_sequence=long(target_sequence),
+        target_rank=long(target_rank),
+        sequence_lengths=long(sequence_lengths),
+        rejected_per_prompt=long(k),
+    )
 
 
 @dataclass
@@ -143,10 +125,10 @@ class PackedPreferenceCollator(DataCollatorMixin):
             [truncate(sequence, self.max_length, self.truncation_mode) for sequence in row_sequences(example)]
             for example in examples
         ]
-        output = pack_rows(rows)
-        if "ref_chosen_logps" in examples[0]:
-            output["ref_chosen_logps"] = torch.tensor([ex["ref_chosen_logps"] for ex in examples])
-            output["ref_rejected_logps"] = torch.tensor([ex["ref_rejected_logps"] for ex in examples])
+        output = pack_rows(rows).to_inputs()
+        for column in CARRIED_COLUMNS:
+            if column in examples[0]:
+                output[column] = torch.tensor([example[column] for example in examples])
         return output
 
 
@@ -179,46 +161,20 @@ def split_groups(lengths: list[int], groups: list[tuple[int, int]], parts: int) 
     return groups
 
 
-def split_packed(
-    batch: dict[str, torch.Tensor], max_tokens: int, parts: int | None = None
-) -> list[dict[str, torch.Tensor]]:
-    """Split a packed batch into packed batches of whole consecutive rows, each at most `max_tokens` packed tokens
-    (a row longer than that goes alone); with `parts`, into exactly that many (`split_groups`). The parts' sequences
-    keep trl's order within each part, so every part is a batch `pack_rows` could have built from those rows."""
-    lengths = batch["segment_lengths"].tolist()
+def split_packed(inputs: Mapping[str, torch.Tensor], max_tokens: int, parts: int | None = None) -> list[dict]:
+    """Split a collated packed batch (a dict, see `PackedBatch.from_inputs`) into batch dicts of whole consecutive
+    rows, each at most `max_tokens` packed tokens (a row longer than that goes alone); with `parts`, into exactly that
+    many (`split_groups`). Each part is a batch `pack_rows` could have built from its rows, carrying their slice of
+    trl's `CARRIED_COLUMNS`; a batch that needs no split comes back as itself."""
+    packed = PackedBatch.from_inputs(inputs)
+    lengths = packed.segment_lengths.tolist()
     groups = token_groups(lengths, max_tokens)
     if parts is not None:
         groups = split_groups(lengths, groups, parts)
-    return [_rows_of(batch, first, last) for first, last in groups] if len(groups) > 1 else [batch]
-
-
-def _rows_of(batch: dict[str, torch.Tensor], first: int, last: int) -> dict[str, torch.Tensor]:
-    """Rows first..last−1 of a packed batch, as a packed batch of their own."""
-    unknown = (
-        set(batch)
-        - set(PACKED_KEYS)
-        - {"input_ids", "position_ids", "rejected_per_prompt", "ref_chosen_logps", "ref_rejected_logps"}
-    )
-    if unknown:
-        raise ValueError(f"cannot split a packed batch holding {sorted(unknown)}")
-    rows, ends = len(batch["segment_lengths"]), batch["segment_lengths"].cumsum(0)
-    t0, t1 = (int(ends[first - 1]) if first else 0), int(ends[last - 1])
-    row, answer = batch["target_sequence"] % rows, batch["target_sequence"] // rows
-    keep = (row >= first) & (row < last)
-    order = torch.arange(len(batch["sequence_lengths"])).view(-1, rows)[:, first:last].reshape(-1)
-    part = {
-        "input_ids": batch["input_ids"][:, t0:t1],
-        "position_ids": batch["position_ids"][:, t0:t1],
-        "token_part": batch["token_part"][t0:t1],
-        "segment_lengths": batch["segment_lengths"][first:last],
-        "target_index": batch["target_index"][keep] - t0,
-        "target_ids": batch["target_ids"][keep],
-        "target_sequence": (row[keep] - first) + answer[keep] * (last - first),
-        "target_rank": batch["target_rank"][keep],
-        "sequence_lengths": batch["sequence_lengths"][order],
-        "rejected_per_prompt": batch["rejected_per_prompt"],
-    }
-    for key in ("ref_chosen_logps", "ref_rejected_logps"):
-        if key in batch:
-            part[key] = batch[key][first:last]
-    return part
+    if len(groups) == 1:
+        return [inputs]
+    return [
+        packed.select_rows(first, last).to_inputs()
+        | {column: inputs[column][first:last] for column in CARRIED_COLUMNS if column in inputs}
+        for first, last in groups
+    ]

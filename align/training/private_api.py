@@ -3,7 +3,8 @@
 A private name can change in any release. Each is listed in `PRIVATE_NAMES` with what align uses it for; importing
 this module checks every one of them and, if one is missing, stops with one line naming it and the versions CI
 passed (`TESTED_VERSIONS`, also the upper bounds in `setup.cfg`). Code elsewhere in align reaches these names only
-through the accessors below, or — for the trainer methods align overrides — by the names listed here.
+through the accessors and names below, or — for the trainer methods align overrides — by the names listed here
+(tests/training/test_private_api.py checks both from align's source).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ PRIVATE_NAMES: tuple[tuple[str, str, str], ...] = (
     ("trl.trainer.dpo_trainer", "DPOTrainer._prepare_dataset", "tokenising rows with K rejected answers"),
     ("trl.trainer.dpo_trainer", "DPOTrainer._set_signature_columns_if_needed", "keeping the length column"),
     ("trl.trainer.dpo_trainer", "DPOTrainer.compute_ref_log_probs", "completion-only reference log-probs"),
+    ("trl.trainer.dpo_trainer", "DPOTrainer._precompute_ref_logps", "preparing align's models before trl's precompute"),
     ("trl.trainer.dpo_trainer", "DataCollatorForPreference", "the padded collator for K rejected answers"),
     ("trl.trainer.utils", "use_adapter", "the reference: adapters off, or trl's frozen `ref` adapter"),
     ("trl.trainer.utils", "pad", "padding K rejected answers as trl pads pairs"),
@@ -32,7 +34,8 @@ PRIVATE_NAMES: tuple[tuple[str, str, str], ...] = (
     ("transformers.configuration_utils", "PretrainedConfig._attn_implementation", "switching to the backend"),
     ("transformers.modeling_utils", "PreTrainedModel._supports_attention_backend", "which models route attention"),
 )
-# Trainer attributes set in `__init__` (not checkable on the class): trl's metrics store and its tokenizer.
+# Trainer attributes set in `__init__` (not checkable on the class): trl's metrics store, its tokenizer, the columns
+# the data loader keeps, whether reference log-probs were precomputed.
 PRIVATE_INSTANCE_ATTRIBUTES = ("_metrics", "_tokenizer", "_signature_columns", "precompute_ref_logps")
 
 
@@ -78,6 +81,35 @@ def _installed_version(package: str) -> str:
         return "(not installed)"
 
 
+def metrics_store(trainer, mode: str) -> dict[str, list[float]]:
+    """trl's per-mode (`train`/`eval`) metric lists, averaged and cleared at each `log`."""
+    return trainer._metrics[mode]
+
+
+def trainer_tokenizer(trainer):
+    """The tokenizer trl took from the trainer's processing class."""
+    return trainer._tokenizer
+
+
+def signature_columns(trainer) -> list[str]:
+    """The dataset columns transformers' data loader keeps (set by `_set_signature_columns_if_needed`)."""
+    return trainer._signature_columns
+
+
+def set_signature_columns(trainer, columns: list[str]) -> None:
+    trainer._signature_columns = columns
+
+
+def precomputes_reference(trainer) -> bool:
+    """Whether trl precomputed the reference log-probs into the datasets (the batches then carry them)."""
+    return bool(trainer.precompute_ref_logps)
+
+
+def trl_tokenize(processing_class, *args, **kwargs) -> dict:
+    """trl's tokenisation of one example (`trl.data_utils._tokenize`), so K rejected answers split as trl's pairs do."""
+    return _resolve("trl.data_utils", "_tokenize")(processing_class, *args, **kwargs)
+
+
 def attention_implementation(model) -> str:
     """The attention implementation a model's forward dispatches to (transformers keeps it private)."""
     return model.config._attn_implementation or "eager"
@@ -108,3 +140,12 @@ def router_load_balancing_loss(model, router_logits, attention_mask):
 
 
 check_private_names()
+
+# The listed names other modules use as they are, taken from here once the check above passed (a missing one then
+# stops with its one line, never an ImportError elsewhere).
+DataCollatorForPreference = _resolve("trl.trainer.dpo_trainer", "DataCollatorForPreference")
+use_adapter = _resolve("trl.trainer.utils", "use_adapter")
+pad = _resolve("trl.trainer.utils", "pad")
+common_prefix_length = _resolve("trl.data_utils", "common_prefix_length")
+ALL_ATTENTION_FUNCTIONS = _resolve("transformers.modeling_utils", "ALL_ATTENTION_FUNCTIONS")
+ALL_MASK_ATTENTION_FUNCTIONS = _resolve("transformers.masking_utils", "ALL_MASK_ATTENTION_FUNCTIONS")

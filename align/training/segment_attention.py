@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
-from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS
-from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 
 from align.errors import AlignError
 from align.training.private_api import (
+    ALL_ATTENTION_FUNCTIONS,
+    ALL_MASK_ATTENTION_FUNCTIONS,
     architecture_function,
     attention_implementation,
     set_attention_implementation,

@@ -7,7 +7,8 @@ import hashlib
 
 import torch
 
-from align.training.packing import is_packed
+from align.training.multi_negative import rejected_per_prompt
+from align.training.packed_batch import PackedBatch, is_packed
 
 
 def row_fingerprints(inputs: dict) -> list[str]:
@@ -15,8 +16,11 @@ def row_fingerprints(inputs: dict) -> list[str]:
     sequence and each of its K rejected sequences, hashed with blake2b (Python's `hash` differs per process).
     A row has the same fingerprint in the padded and the packed layout.
     """
-    sequences = _packed_sequences(inputs) if is_packed(inputs) else _padded_sequences(inputs)
-    k = int(inputs["rejected_per_prompt"])
+    if is_packed(inputs):
+        packed = PackedBatch.from_inputs(inputs)
+        sequences, k = packed.sequences(), int(packed.rejected_per_prompt)
+    else:
+        sequences, k = _padded_sequences(inputs), rejected_per_prompt(inputs)
     batch = len(sequences) // (k + 1)
     prints = []
     for i in range(batch):
@@ -33,21 +37,6 @@ def _padded_sequences(inputs: dict) -> list[torch.Tensor]:
     # One device → host copy per batch (not one per row): on a GPU each small copy would be a synchronisation.
     ids, mask = inputs["input_ids"].cpu(), inputs["attention_mask"].cpu().bool()
     return [ids[row][mask[row]] for row in range(ids.size(0))]
-
-
-def _packed_sequences(inputs: dict) -> list[torch.Tensor]:
-    """`align.training.packing`'s layout, unpacked to trl's sequence order: shared part + each own part."""
-    ids, part = inputs["input_ids"][0].cpu(), inputs["token_part"].cpu()
-    ends = inputs["segment_lengths"].cpu().cumsum(0).tolist()
-    k = int(inputs["rejected_per_prompt"])
-    batch = len(ends)
-    sequences: list[torch.Tensor] = [ids.new_empty(0)] * (batch * (k + 1))
-    for i, (start, end) in enumerate(zip([0] + ends[:-1], ends, strict=True)):
-        row_ids, row_part = ids[start:end], part[start:end]
-        shared = row_ids[row_part == 0]
-        for j in range(k + 1):
-            sequences[i + j * batch] = torch.cat([shared, row_ids[row_part == j + 1]])
-    return sequences
 
 
 def sharding_report(seen: set[str], accelerator) -> dict:

@@ -1,13 +1,16 @@
 """rdpo, lndpo and lddpo against numbers worked out by hand."""
 
 import math
+from dataclasses import fields
 
 import pytest
 import torch
 
-from align.losses import get_loss, length, loss_info, loss_names
-from align.losses.length import SHARED_PREFIX_KEYS
+from align.losses import LossInputs, get_loss, length, loss_info, loss_names
 from tests.losses.documented import assert_documented
+
+# The per-pair shared-prefix sums lddpo reads beside the full sums.
+SHARED_PREFIX_KEYS = tuple(field.name for field in fields(LossInputs) if "_shared_" in field.name)
 
 
 def _t(*values):
@@ -24,12 +27,14 @@ def test_rdpo_matches_hand_computed_values():
     If this fails, the length term has the wrong sign (which would reward verbosity) or the wrong scale.
     """
     out = get_loss("rdpo")(
-        policy_chosen_logps=_t(-10.0, -10.0, -10.0),
-        ref_chosen_logps=_t(-12.0, -12.0, -12.0),
-        policy_rejected_logps=_t(-20.0, -20.0, -20.0),
-        ref_rejected_logps=_t(-19.0, -19.0, -19.0),
-        chosen_lengths=torch.tensor([40, 10, 20]),
-        rejected_lengths=torch.tensor([10, 40, 20]),
+        LossInputs(
+            policy_chosen_logps=_t(-10.0, -10.0, -10.0),
+            ref_chosen_logps=_t(-12.0, -12.0, -12.0),
+            policy_rejected_logps=_t(-20.0, -20.0, -20.0),
+            ref_rejected_logps=_t(-19.0, -19.0, -19.0),
+            chosen_lengths=torch.tensor([40, 10, 20]),
+            rejected_lengths=torch.tensor([10, 40, 20]),
+        ),
         beta=0.1,
         alpha=0.01,
     )
@@ -47,12 +52,14 @@ def test_lndpo_matches_hand_computed_values():
     If this fails, the log-ratios are not divided by their own completion lengths (or β is applied twice).
     """
     out = get_loss("lndpo")(
-        policy_chosen_logps=_t(-10.0, -30.0),
-        ref_chosen_logps=_t(-12.0, -33.0),
-        policy_rejected_logps=_t(-20.0, -7.0),
-        ref_rejected_logps=_t(-19.0, -7.0),
-        chosen_lengths=torch.tensor([4, 30]),
-        rejected_lengths=torch.tensor([10, 5]),
+        LossInputs(
+            policy_chosen_logps=_t(-10.0, -30.0),
+            ref_chosen_logps=_t(-12.0, -33.0),
+            policy_rejected_logps=_t(-20.0, -7.0),
+            ref_rejected_logps=_t(-19.0, -7.0),
+            chosen_lengths=torch.tensor([4, 30]),
+            rejected_lengths=torch.tensor([10, 5]),
+        ),
         beta=2.0,
     )
     assert out.losses.tolist() == pytest.approx([0.263282467, 0.598138869], abs=1e-9)
@@ -92,7 +99,7 @@ def test_lddpo_matches_hand_computed_values():
 
     If this fails, the tail is scaled on the wrong response, or only on the policy and not on the reference.
     """
-    out = get_loss("lddpo")(**_lddpo_batch(), beta=0.1, alpha=0.5)
+    out = get_loss("lddpo")(LossInputs(**_lddpo_batch()), beta=0.1, alpha=0.5)
     assert out.losses.tolist() == pytest.approx([0.598138869, 0.513015252], abs=1e-9)
     assert out.chosen_rewards.tolist() == pytest.approx([0.2, 0.3], abs=1e-12)
     assert out.rejected_rewards.tolist() == pytest.approx([0.0, -0.1], abs=1e-12)
@@ -107,8 +114,8 @@ def test_lddpo_with_alpha_one_is_exactly_dpo():
     }
     for key in SHARED_PREFIX_KEYS:  # any prefix values: with α = 1 they must not matter
         batch[key] = -torch.rand(8, generator=g, dtype=torch.float64) * 10
-    lddpo = get_loss("lddpo")(**batch, beta=0.1, alpha=1.0)
-    dpo = get_loss("dpo")(**batch, beta=0.1)
+    lddpo = get_loss("lddpo")(LossInputs(**batch), beta=0.1, alpha=1.0)
+    dpo = get_loss("dpo")(LossInputs(**batch), beta=0.1)
     assert torch.equal(lddpo.losses, dpo.losses)
     assert torch.equal(lddpo.chosen_rewards, dpo.chosen_rewards)
     assert torch.equal(lddpo.rejected_rewards, dpo.rejected_rewards)
@@ -122,7 +129,7 @@ def test_lddpo_scales_only_the_longer_responses_tail(alpha):
 
     If this fails, the shorter response is being rescaled, or the tail is not weighted linearly by α.
     """
-    out = get_loss("lddpo")(**_lddpo_batch(), beta=0.1, alpha=alpha)
+    out = get_loss("lddpo")(LossInputs(**_lddpo_batch()), beta=0.1, alpha=alpha)
     assert out.chosen_rewards.tolist() == pytest.approx([0.2, 0.1 * (1 + 4 * alpha)], abs=1e-12)
     assert out.rejected_rewards.tolist() == pytest.approx([0.1 * (1 - 2 * alpha), -0.1], abs=1e-12)
 
@@ -131,9 +138,9 @@ def test_lddpo_without_shared_prefix_logps_is_a_clear_error():
     """The standard batch lacks prefix sums; if this fails, lddpo would crash obscurely or silently become DPO."""
     batch = {k: v for k, v in _lddpo_batch().items() if k not in SHARED_PREFIX_KEYS}
     with pytest.raises(ValueError, match="shared-prefix"):
-        get_loss("lddpo")(**batch)
+        get_loss("lddpo")(LossInputs(**batch))
     with pytest.raises(ValueError, match="ref_rejected_shared_logps"):
-        get_loss("lddpo")(**_lddpo_batch() | {"ref_rejected_shared_logps": None})
+        get_loss("lddpo")(LossInputs(**_lddpo_batch() | {"ref_rejected_shared_logps": None}))
 
 
 @pytest.mark.parametrize(
@@ -157,4 +164,4 @@ def test_without_reference_is_a_clear_error(name):
     """These losses read ref log-probs; treating None as 0 would silently train a reference-free objective."""
     batch = _lddpo_batch() | {"ref_chosen_logps": None, "ref_rejected_logps": None}
     with pytest.raises(ValueError, match="reference"):
-        get_loss(name)(**batch)
+        get_loss(name)(LossInputs(**batch))

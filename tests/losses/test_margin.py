@@ -8,7 +8,7 @@ import math
 import pytest
 import torch
 
-from align.losses import get_loss, loss_info, margin
+from align.losses import LossInputs, get_loss, loss_info, margin
 from tests.losses.documented import assert_documented
 
 
@@ -36,7 +36,7 @@ def test_ipo_matches_hand_computed_values():
     or the target written as 1/β or β/2).
     """
     batch = _pairs((-10.0, -5.0, -5.0), (-12.0, -5.0, -15.0), (-20.0, -5.0, -10.0), (-19.0, -5.0, -10.0))
-    out = get_loss("ipo")(**batch, beta=0.1)
+    out = get_loss("ipo")(LossInputs(**batch), beta=0.1)
     assert out.losses.tolist() == pytest.approx([4.0, 25.0, 25.0], abs=1e-9)
     assert out.chosen_rewards.tolist() == pytest.approx([0.2, 0.0, 1.0], abs=1e-12)
     assert out.rejected_rewards.tolist() == pytest.approx([-0.1, 0.0, 0.0], abs=1e-12)
@@ -49,7 +49,7 @@ def test_hinge_matches_hand_computed_values():
     If this fails, the hinge is not SLiC's max(0, 1 − β·h) (sign of h flipped, or no clamp at 0 once past the margin).
     """
     batch = _pairs((-10.0, -5.0, -10.0), (-12.0, -15.0, -8.0), (-20.0, -10.0, -10.0), (-19.0, -10.0, -13.0))
-    out = get_loss("hinge")(**batch, beta=0.1)
+    out = get_loss("hinge")(LossInputs(**batch), beta=0.1)
     assert out.losses.tolist() == pytest.approx([0.7, 0.0, 1.5], abs=1e-9)
     assert out.chosen_rewards.tolist() == pytest.approx([0.2, 1.0, -0.2], abs=1e-12)
 
@@ -64,7 +64,7 @@ def test_robust_matches_hand_computed_values():
     (Chowdhury et al.'s unbiased rDPO, which is not what `robust` implements).
     """
     batch = _pairs((-10.0, -5.0), (-12.0, -5.0), (-20.0, -5.0), (-19.0, -5.0))
-    out = get_loss("robust")(**batch, beta=0.1, label_smoothing=0.1)
+    out = get_loss("robust")(LossInputs(**batch), beta=0.1, label_smoothing=0.1)
     assert out.losses.tolist() == pytest.approx([0.584355244, math.log(2)], abs=1e-9)
     assert out.rejected_rewards.tolist() == pytest.approx([-0.1, 0.0], abs=1e-12)
 
@@ -72,8 +72,8 @@ def test_robust_matches_hand_computed_values():
 def test_robust_without_smoothing_is_dpo():
     """ε = 0 leaves only −log σ(β·h). If this fails, `robust` does not reduce to DPO as cDPO must."""
     batch = _pairs((-10.0, -3.0), (-12.0, -1.0), (-20.0, -7.0), (-19.0, -9.0))
-    robust = get_loss("robust")(**batch, beta=0.1, label_smoothing=0.0).losses
-    dpo = get_loss("dpo")(**batch, beta=0.1).losses
+    robust = get_loss("robust")(LossInputs(**batch), beta=0.1, label_smoothing=0.0).losses
+    dpo = get_loss("dpo")(LossInputs(**batch), beta=0.1).losses
     assert robust.tolist() == pytest.approx(dpo.tolist(), abs=1e-12)
 
 
@@ -98,5 +98,10 @@ def test_without_reference_is_a_clear_error(name):
     """These losses read ref log-probs; treating None as 0 would silently train a reference-free objective."""
     with pytest.raises(ValueError, match="reference"):
         get_loss(name)(
-            policy_chosen_logps=_t(-1.0), policy_rejected_logps=_t(-2.0), ref_chosen_logps=None, ref_rejected_logps=None
+            LossInputs(
+                policy_chosen_logps=_t(-1.0),
+                policy_rejected_logps=_t(-2.0),
+                ref_chosen_logps=None,
+                ref_rejected_logps=None,
+            )
         )

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from align.losses import get_loss, loss_info, multi_negative
+from align.losses import LossInputs, get_loss, loss_info, multi_negative
 from tests.losses.documented import assert_documented
 
 
@@ -38,7 +38,7 @@ def test_nca_pairwise_matches_hand_computed_values():
 
     If this fails, NCA no longer matches trl's nca_pair: a sign inside a σ flipped or the ½ weights moved.
     """
-    out = get_loss("nca")(**_pairwise(), beta=0.1)
+    out = get_loss("nca")(LossInputs(**_pairwise()), beta=0.1)
     assert out.losses.tolist() == pytest.approx([1.319406634], abs=1e-9)
     assert out.chosen_rewards.tolist() == pytest.approx([0.2], abs=1e-12)
     assert out.rejected_rewards.shape == (1,)
@@ -52,7 +52,7 @@ def test_nca_with_three_negatives_matches_hand_computed_values():
 
     If this fails, the negatives are summed instead of averaged, or (B, K) rejected tensors are mishandled.
     """
-    out = get_loss("nca")(**_three_negatives(), beta=0.1)
+    out = get_loss("nca")(LossInputs(**_three_negatives()), beta=0.1)
     assert out.losses.shape == (1,)
     assert out.losses.tolist() == pytest.approx([1.362524818], abs=1e-9)
     assert out.rejected_rewards.shape == (1, 3)
@@ -65,7 +65,7 @@ def test_infonca_with_three_negatives_matches_hand_computed_values():
 
     If this fails, the chosen answer is missing from the denominator, or the softmax runs over the batch, not K.
     """
-    out = get_loss("infonca")(**_three_negatives(), beta=0.1)
+    out = get_loss("infonca")(LossInputs(**_three_negatives()), beta=0.1)
     assert out.losses.shape == (1,)
     assert out.losses.tolist() == pytest.approx([1.298751905], abs=1e-9)
     assert out.chosen_rewards.tolist() == pytest.approx([0.2], abs=1e-12)
@@ -75,9 +75,9 @@ def test_infonca_with_three_negatives_matches_hand_computed_values():
 @pytest.mark.parametrize("name", ["nca", "infonca"])
 def test_one_negative_as_b_by_1_equals_pairwise(name):
     """(B, 1) rejected is the pairwise case; if this fails, K=1 batches and (B,) batches train differently."""
-    pairwise = get_loss(name)(**_pairwise(), beta=0.1)
+    pairwise = get_loss(name)(LossInputs(**_pairwise()), beta=0.1)
     column = {k: v.unsqueeze(-1) if "rejected" in k else v for k, v in _pairwise().items()}
-    as_matrix = get_loss(name)(**column, beta=0.1)
+    as_matrix = get_loss(name)(LossInputs(**column), beta=0.1)
     assert as_matrix.losses.tolist() == pytest.approx(pairwise.losses.tolist(), abs=1e-12)
     assert as_matrix.rejected_rewards.shape == (1, 1)
 
@@ -88,16 +88,18 @@ def test_infonca_with_one_negative_is_dpo():
 
     If this fails, InfoNCA is not the K-negative generalisation of DPO that the paper derives.
     """
-    assert get_loss("infonca")(**_pairwise(), beta=0.1).losses.tolist() == pytest.approx([0.554355244], abs=1e-9)
+    assert get_loss("infonca")(LossInputs(**_pairwise()), beta=0.1).losses.tolist() == pytest.approx(
+        [0.554355244], abs=1e-9
+    )
     g = torch.Generator().manual_seed(0)
     batch = {
         key: -torch.rand(8, generator=g, dtype=torch.float64) * 40
         for key in ("policy_chosen_logps", "ref_chosen_logps", "policy_rejected_logps", "ref_rejected_logps")
     }
-    dpo = get_loss("dpo")(**batch, beta=0.1)
+    dpo = get_loss("dpo")(LossInputs(**batch), beta=0.1)
     for rejected_shape in ((8,), (8, 1)):
         shaped = {k: v.reshape(rejected_shape) if "rejected" in k else v for k, v in batch.items()}
-        out = get_loss("infonca")(**shaped, beta=0.1)
+        out = get_loss("infonca")(LossInputs(**shaped), beta=0.1)
         assert out.losses.tolist() == pytest.approx(dpo.losses.tolist(), abs=1e-12)
         assert out.rejected_rewards.flatten().tolist() == pytest.approx(dpo.rejected_rewards.tolist(), abs=1e-15)
 
@@ -118,5 +120,10 @@ def test_without_reference_is_a_clear_error(name):
     """Both rewards are reference-relative; treating None as 0 would silently train a reference-free objective."""
     with pytest.raises(ValueError, match="reference"):
         get_loss(name)(
-            policy_chosen_logps=_t(-1.0), policy_rejected_logps=_t(-2.0), ref_chosen_logps=None, ref_rejected_logps=None
+            LossInputs(
+                policy_chosen_logps=_t(-1.0),
+                policy_rejected_logps=_t(-2.0),
+                ref_chosen_logps=None,
+                ref_rejected_logps=None,
+            )
         )

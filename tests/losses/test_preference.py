@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from align.losses import get_loss
+from align.losses import LossInputs, get_loss
 
 
 def _t(*values):
@@ -21,10 +21,12 @@ def test_dpo_matches_hand_computed_values():
     If this fails, DPO is not the paper's eq. 7 (sign, β placement or reward definition is off).
     """
     out = get_loss("dpo")(
-        policy_chosen_logps=_t(-10.0, -5.0),
-        policy_rejected_logps=_t(-20.0, -5.0),
-        ref_chosen_logps=_t(-12.0, -5.0),
-        ref_rejected_logps=_t(-19.0, -5.0),
+        LossInputs(
+            policy_chosen_logps=_t(-10.0, -5.0),
+            policy_rejected_logps=_t(-20.0, -5.0),
+            ref_chosen_logps=_t(-12.0, -5.0),
+            ref_rejected_logps=_t(-19.0, -5.0),
+        ),
         beta=0.1,
     )
     assert out.losses.tolist() == pytest.approx([0.554355244, math.log(2)], abs=1e-9)
@@ -36,7 +38,12 @@ def test_dpo_without_reference_is_a_clear_error():
     """DPO needs reference log-probs; silently treating None as 0 would train a different objective."""
     with pytest.raises(ValueError, match="reference"):
         get_loss("dpo")(
-            policy_chosen_logps=_t(-1.0), policy_rejected_logps=_t(-2.0), ref_chosen_logps=None, ref_rejected_logps=None
+            LossInputs(
+                policy_chosen_logps=_t(-1.0),
+                policy_rejected_logps=_t(-2.0),
+                ref_chosen_logps=None,
+                ref_rejected_logps=None,
+            )
         )
 
 
@@ -46,10 +53,12 @@ def test_sft_is_mean_token_nll_of_chosen():
     If this fails the SFT term is summed instead of averaged (it would then scale with answer length).
     """
     out = get_loss("sft")(
-        policy_chosen_logps=_t(-12.0, -5.0),
-        policy_rejected_logps=_t(-30.0, -8.0),
-        chosen_lengths=torch.tensor([4, 10]),
-        rejected_lengths=torch.tensor([6, 4]),
+        LossInputs(
+            policy_chosen_logps=_t(-12.0, -5.0),
+            policy_rejected_logps=_t(-30.0, -8.0),
+            chosen_lengths=torch.tensor([4, 10]),
+            rejected_lengths=torch.tensor([6, 4]),
+        )
     )
     assert out.losses.tolist() == pytest.approx([3.0, 0.5])
     assert out.rejected_rewards.tolist() == pytest.approx([-5.0, -2.0])

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from align.losses import get_loss, loss_info, reference_free
+from align.losses import LossInputs, get_loss, loss_info, reference_free
 from tests.losses.documented import assert_documented
 
 
@@ -22,12 +22,14 @@ def test_simpo_matches_hand_computed_values():
     If this fails, SimPO is not length-normalised, or γ is subtracted after scaling by β (γ/β vs γ confusion).
     """
     out = get_loss("simpo")(
-        policy_chosen_logps=_t(-6.0, -10.0),
-        policy_rejected_logps=_t(-30.0, -30.0),
-        ref_chosen_logps=None,
-        ref_rejected_logps=None,
-        chosen_lengths=torch.tensor([4, 4]),
-        rejected_lengths=torch.tensor([10, 10]),
+        LossInputs(
+            policy_chosen_logps=_t(-6.0, -10.0),
+            policy_rejected_logps=_t(-30.0, -30.0),
+            ref_chosen_logps=None,
+            ref_rejected_logps=None,
+            chosen_lengths=torch.tensor([4, 4]),
+            rejected_lengths=torch.tensor([10, 10]),
+        ),
         beta=2.0,
         gamma=1.0,
     )
@@ -44,12 +46,14 @@ def test_cpo_matches_hand_computed_values():
     If this fails, the NLL term is summed instead of averaged per token, or it is missing or has the wrong sign.
     """
     out = get_loss("cpo")(
-        policy_chosen_logps=_t(-10.0),
-        policy_rejected_logps=_t(-20.0),
-        ref_chosen_logps=None,
-        ref_rejected_logps=None,
-        chosen_lengths=torch.tensor([4]),
-        rejected_lengths=torch.tensor([10]),
+        LossInputs(
+            policy_chosen_logps=_t(-10.0),
+            policy_rejected_logps=_t(-20.0),
+            ref_chosen_logps=None,
+            ref_rejected_logps=None,
+            chosen_lengths=torch.tensor([4]),
+            rejected_lengths=torch.tensor([10]),
+        ),
         beta=0.1,
     )
     assert out.losses.tolist() == pytest.approx([2.813261688], abs=1e-9)
@@ -67,12 +71,14 @@ def test_orpo_matches_hand_computed_values():
     If this fails, the odds are taken on summed rather than mean log-probs, or the SFT term is not the mean NLL.
     """
     out = get_loss("orpo")(
-        policy_chosen_logps=_t(4 * math.log(0.5)),
-        policy_rejected_logps=_t(10 * math.log(0.2)),
-        ref_chosen_logps=None,
-        ref_rejected_logps=None,
-        chosen_lengths=torch.tensor([4]),
-        rejected_lengths=torch.tensor([10]),
+        LossInputs(
+            policy_chosen_logps=_t(4 * math.log(0.5)),
+            policy_rejected_logps=_t(10 * math.log(0.2)),
+            ref_chosen_logps=None,
+            ref_rejected_logps=None,
+            chosen_lengths=torch.tensor([4]),
+            rejected_lengths=torch.tensor([10]),
+        ),
         odds_ratio_weight=0.1,
     )
     assert out.losses.tolist() == pytest.approx([0.715461536], abs=1e-9)
@@ -88,10 +94,12 @@ def test_orpo_stays_finite_when_the_chosen_answer_is_certain(dtype):
     policy_chosen = torch.tensor([0.0, -1e-12, -1e-3], dtype=dtype, requires_grad=True)
     policy_rejected = torch.tensor([-5.0, 0.0, -2.0], dtype=dtype, requires_grad=True)
     out = get_loss("orpo")(
-        policy_chosen_logps=policy_chosen,
-        policy_rejected_logps=policy_rejected,
-        chosen_lengths=torch.tensor([5, 5, 5]),
-        rejected_lengths=torch.tensor([5, 5, 5]),
+        LossInputs(
+            policy_chosen_logps=policy_chosen,
+            policy_rejected_logps=policy_rejected,
+            chosen_lengths=torch.tensor([5, 5, 5]),
+            rejected_lengths=torch.tensor([5, 5, 5]),
+        )
     )
     out.losses.sum().backward()
     assert torch.isfinite(out.losses).all()

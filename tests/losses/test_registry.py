@@ -3,7 +3,16 @@
 import pytest
 import torch
 
-from align.losses import LossOutput, LossTerm, combine_losses, get_loss, loss_info, loss_names, register_loss
+from align.losses import (
+    LossInputs,
+    LossOutput,
+    LossTerm,
+    combine_losses,
+    get_loss,
+    loss_info,
+    loss_names,
+    register_loss,
+)
 from align.losses.registry import unregister_loss
 from tests.loss_fixtures import register_test_loss_fixture  # noqa: F401  (the `register_test_loss` fixture)
 from tests.losses.documented import documented_defaults, signature_defaults
@@ -46,7 +55,7 @@ def test_every_loss_is_finite_detached_and_differentiable(name):
     batch = _batch(requires_grad=True)
     if loss_info(name).needs_shared_prefix:
         batch.update(_shared_prefix(batch))
-    out = get_loss(name)(**batch, **loss_info(name).defaults)
+    out = get_loss(name)(LossInputs(**batch), **loss_info(name).defaults)
     assert out.losses.shape == (4,)
     assert torch.isfinite(out.losses).all()
     assert not out.chosen_rewards.requires_grad and not out.rejected_rewards.requires_grad
@@ -59,15 +68,17 @@ def test_user_registered_loss_is_callable_by_name(register_test_loss):
     """Users add a loss with one decorator; if this fails, the public registration API broke."""
 
     @register_test_loss("test_margin_only", needs_reference=False)
-    def margin(*, policy_chosen_logps, policy_rejected_logps, gamma: float = 1.0, **_):
+    def margin(inputs, *, gamma: float = 1.0):
         """Test loss: relu(γ − (π_c − π_r))."""
-        diff = policy_chosen_logps - policy_rejected_logps
-        return LossOutput(torch.relu(gamma - diff), policy_chosen_logps.detach(), policy_rejected_logps.detach())
+        diff = inputs.policy_chosen_logps - inputs.policy_rejected_logps
+        return LossOutput(
+            torch.relu(gamma - diff), inputs.policy_chosen_logps.detach(), inputs.policy_rejected_logps.detach()
+        )
 
     assert "test_margin_only" in loss_names()
     assert loss_info("test_margin_only").defaults == {"gamma": 1.0}
     assert not loss_info("test_margin_only").needs_reference
-    out = get_loss("test_margin_only")(**_batch(), gamma=100.0)
+    out = get_loss("test_margin_only")(LossInputs(**_batch()), gamma=100.0)
     assert (out.losses > 0).all()
     with pytest.raises(ValueError, match="already registered"):
         register_loss("test_margin_only", needs_reference=False)(margin)
@@ -78,7 +89,7 @@ def test_unregister_loss_removes_exactly_that_loss():
     unknown name is a KeyError. If this fails, tests registering their own losses leak them into later tests."""
     before = loss_names()
 
-    def once(*, policy_chosen_logps, **_):
+    def once(inputs):
         """Test loss."""
 
     register_loss("test_unregister_me", needs_reference=False)(once)
@@ -101,9 +112,9 @@ def test_unknown_loss_lists_the_known_ones():
 def test_combination_is_the_weighted_sum_with_components():
     """dpo + 0.5·sft equals the hand-made sum; components report each term. If not, weights are misapplied."""
     batch = _batch()
-    dpo = get_loss("dpo")(**batch, beta=0.1).losses
-    sft = get_loss("sft")(**batch).losses
-    combined = combine_losses([LossTerm("dpo", 1.0, {"beta": 0.1}), LossTerm("sft", 0.5)], **batch)
+    dpo = get_loss("dpo")(LossInputs(**batch), beta=0.1).losses
+    sft = get_loss("sft")(LossInputs(**batch)).losses
+    combined = combine_losses([LossTerm("dpo", 1.0, {"beta": 0.1}), LossTerm("sft", 0.5)], LossInputs(**batch))
     assert torch.allclose(combined.losses, dpo + 0.5 * sft)
     assert set(combined.components) == {"dpo", "sft"}
     assert combined.components["sft"].item() == pytest.approx(sft.mean().item())
@@ -122,12 +133,14 @@ def test_pairwise_losses_see_k_negatives_as_k_pairs():
     """
     combined = combine_losses(
         [LossTerm("dpo", params={"beta": 1.0})],
-        policy_chosen_logps=torch.tensor([-10.0], dtype=torch.float64),
-        policy_rejected_logps=torch.tensor([[-20.0, -18.0]], dtype=torch.float64),
-        ref_chosen_logps=torch.tensor([-12.0], dtype=torch.float64),
-        ref_rejected_logps=torch.tensor([[-19.0, -19.0]], dtype=torch.float64),
-        chosen_lengths=torch.tensor([5]),
-        rejected_lengths=torch.tensor([[9, 9]]),
+        LossInputs(
+            policy_chosen_logps=torch.tensor([-10.0], dtype=torch.float64),
+            policy_rejected_logps=torch.tensor([[-20.0, -18.0]], dtype=torch.float64),
+            ref_chosen_logps=torch.tensor([-12.0], dtype=torch.float64),
+            ref_rejected_logps=torch.tensor([[-19.0, -19.0]], dtype=torch.float64),
+            chosen_lengths=torch.tensor([5]),
+            rejected_lengths=torch.tensor([[9, 9]]),
+        ),
     )
     assert combined.losses.tolist() == pytest.approx([0.180924520], abs=1e-9)
     assert combined.chosen_rewards.tolist() == pytest.approx([2.0])
@@ -139,14 +152,14 @@ def test_documented_defaults_reads_symbols_ranges_and_names():
     prose mentioning a symbol without "(default" is not a default. If this fails, the per-family
     `test_defaults_are_the_documented_ones` tests compare against a misread docstring."""
 
-    def loss(*, beta: float = 0.3, alpha: float = 0.25, label_smoothing: float = 0.05, **_):
+    def loss(inputs, *, beta: float = 0.3, alpha: float = 0.25, label_smoothing: float = 0.05):
         """Made up: −log σ(β·h + α·d).
 
         The logit gains α·d and β scales h. β (default 0.3): the temperature. α in [0, 1] (default 0.25, small):
         the length weight. label_smoothing ε (default 0.05).
         """
 
-    def twice(*, beta: float = 0.1, **_):
+    def twice(inputs, *, beta: float = 0.1):
         """β (default 0.1). Later: β (default 0.2)."""
 
     assert documented_defaults(loss) == {"beta": 0.3, "alpha": 0.25, "label_smoothing": 0.05}
@@ -178,7 +191,7 @@ def test_rewards_come_from_the_preference_term_whatever_the_list_order():
     """`[sft, dpo]` reports DPO's implicit rewards β·(π − ref), not the SFT term's mean log-probs: by hand, chosen
     0.1·(−2 + 2.5) = 0.05 and 0.1·0 = 0; rejected 0.1·(−3 + 2.5) = −0.05 and 0.1·(−1 + 2) = 0.1. If this fails,
     `rewards/accuracies` and the min_pair_accuracy gate measure the SFT term when it is listed first."""
-    combined = combine_losses([LossTerm("sft", 0.5), LossTerm("dpo", 1.0, {"beta": 0.1})], **_pair_batch())
+    combined = combine_losses([LossTerm("sft", 0.5), LossTerm("dpo", 1.0, {"beta": 0.1})], LossInputs(**_pair_batch()))
     assert combined.chosen_rewards.tolist() == pytest.approx([0.05, 0.0])
     assert combined.rejected_rewards.tolist() == pytest.approx([-0.05, 0.1])
 
@@ -194,7 +207,7 @@ def test_several_reward_terms_need_one_marked():
         reward_term([LossTerm("dpo", rewards=True), LossTerm("ipo", rewards=True)])
     terms = [LossTerm("dpo", 1.0, {"beta": 0.1}), LossTerm("ipo", 1.0, {"beta": 0.2}, rewards=True)]
     assert reward_term(terms) == 1
-    combined = combine_losses(terms, **_pair_batch())
+    combined = combine_losses(terms, LossInputs(**_pair_batch()))
     assert combined.chosen_rewards.tolist() == pytest.approx([0.1, 0.0])
     assert reward_term([LossTerm("sft")]) == 0
 

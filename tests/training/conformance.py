@@ -15,7 +15,8 @@ from peft import LoraConfig, get_peft_model
 
 from align.training.logprobs import add_completion_logps
 from align.training.multi_negative import MultiNegativeCollator
-from align.training.packing import PACKED_KEYS, PackedPreferenceCollator
+from align.training.packed_batch import PackedBatch
+from align.training.packing import PackedPreferenceCollator
 from align.training.segment_attention import use_segment_attention
 
 VOCAB = 97
@@ -166,10 +167,9 @@ def align_logps(peft_model, rows, layout: str) -> torch.Tensor:
     add_completion_logps(base, chunk_tokens=5)
     if layout == "packed":
         use_segment_attention(base)
-        batch = _on(PackedPreferenceCollator()(rows), base.device)
-        packed = {key: batch[key] for key in PACKED_KEYS}
+        packed = PackedBatch.from_inputs(_on(PackedPreferenceCollator()(rows), base.device))
         return peft_model(
-            input_ids=batch["input_ids"], position_ids=batch["position_ids"], completion_logps=True, packed=packed
+            input_ids=packed.input_ids, position_ids=packed.position_ids, completion_logps=True, packed=packed
         ).logps
     batch = _on(MultiNegativeCollator(pad_token_id=0)(rows), base.device)
     return peft_model(

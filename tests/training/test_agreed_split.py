@@ -3,6 +3,7 @@
 import pytest
 import torch
 
+from align.training.packed_batch import PackedBatch
 from align.training.packing import split_groups, split_packed, token_groups
 
 
@@ -51,19 +52,19 @@ def test_split_packed_with_parts_keeps_every_token():
     this fails, `parts` is ignored or a split part loses tokens."""
     lengths = torch.tensor([6, 4, 5, 3])
     n = int(lengths.sum())
-    batch = {
-        "input_ids": torch.arange(n).view(1, -1),
-        "position_ids": torch.arange(n).view(1, -1),
-        "token_part": torch.zeros(n, dtype=torch.long),
-        "segment_lengths": lengths,
-        "target_index": torch.tensor([1, 7, 12, 16]),
-        "target_ids": torch.tensor([2, 8, 13, 17]),
-        "target_sequence": torch.tensor([0, 1, 2, 3]),
-        "target_rank": torch.zeros(4, dtype=torch.long),
-        "sequence_lengths": torch.tensor([3, 2, 3, 2, 3, 2, 2, 1]),
-        "rejected_per_prompt": torch.tensor(1),
-    }
-    parts = split_packed(batch, 100, parts=3)
+    batch = PackedBatch(
+        input_ids=torch.arange(n).view(1, -1),
+        position_ids=torch.arange(n).view(1, -1),
+        token_part=torch.zeros(n, dtype=torch.long),
+        segment_lengths=lengths,
+        target_index=torch.tensor([1, 7, 12, 16]),
+        target_ids=torch.tensor([2, 8, 13, 17]),
+        target_sequence=torch.tensor([0, 1, 2, 3]),
+        target_rank=torch.zeros(4, dtype=torch.long),
+        sequence_lengths=torch.tensor([3, 2, 3, 2, 3, 2, 2, 1]),
+        rejected_per_prompt=torch.tensor(1),
+    )
+    parts = [PackedBatch.from_inputs(p) for p in split_packed(batch.to_inputs(), 100, parts=3)]
     assert len(parts) == 3
-    assert torch.equal(torch.cat([p["input_ids"] for p in parts], dim=1), batch["input_ids"])
-    assert sum(len(p["target_ids"]) for p in parts) == 4
+    assert torch.equal(torch.cat([p.input_ids for p in parts], dim=1), batch.input_ids)
+    assert sum(len(p.target_ids) for p in parts) == 4

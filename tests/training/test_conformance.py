@@ -17,7 +17,8 @@ from align.errors import AlignError
 from align.training.families import router_aux_loss_coef
 from align.training.layout import choose_layout
 from align.training.logprobs import add_completion_logps
-from align.training.packing import PACKED_KEYS, PackedPreferenceCollator
+from align.training.packed_batch import PackedBatch
+from align.training.packing import PackedPreferenceCollator
 from align.training.segment_attention import use_segment_attention
 from tests.training.conformance import (
     FAMILIES,
@@ -79,10 +80,9 @@ def test_guard_stops_a_packed_forward_through_a_token_mixing_layer():
     policy = build_family("lfm2-hybrid", VOCAB)
     add_completion_logps(policy)
     use_segment_attention(policy)
-    batch = PackedPreferenceCollator()(tokenised_rows())
-    packed = {key: batch[key] for key in PACKED_KEYS}
+    packed = PackedBatch.from_inputs(PackedPreferenceCollator()(tokenised_rows()))
     with pytest.raises(AlignError, match="1 of 2 attention layers ran through align's segment attention"):
-        policy(input_ids=batch["input_ids"], position_ids=batch["position_ids"], completion_logps=True, packed=packed)
+        policy(input_ids=packed.input_ids, position_ids=packed.position_ids, completion_logps=True, packed=packed)
 
 
 def test_guard_stops_a_layer_that_drops_the_segment_layout(monkeypatch):
@@ -100,10 +100,9 @@ def test_guard_stops_a_layer_that_drops_the_segment_layout(monkeypatch):
         return layer_forward(self, *args, **kwargs)
 
     monkeypatch.setattr(modeling_llama.LlamaAttention, "forward", dropping_forward)
-    batch = PackedPreferenceCollator()(tokenised_rows())
-    packed = {key: batch[key] for key in PACKED_KEYS}
+    packed = PackedBatch.from_inputs(PackedPreferenceCollator()(tokenised_rows()))
     with pytest.raises(AlignError, match="did not pass align's segment layout"):
-        policy(input_ids=batch["input_ids"], position_ids=batch["position_ids"], completion_logps=True, packed=packed)
+        policy(input_ids=packed.input_ids, position_ids=packed.position_ids, completion_logps=True, packed=packed)
 
 
 def _nudge_trained_adapter(model) -> None:

@@ -40,12 +40,12 @@ def test_a_real_run_stops_at_the_first_nan_step(tiny_model_dir, tmp_path, regist
     from align.resume import latest_checkpoint
 
     @register_test_loss("test_nan_after_one", needs_reference=False)
-    def nan_loss(*, policy_chosen_logps, policy_rejected_logps, **_):
+    def nan_loss(inputs):
         """Test loss: 0·π_c (finite) on the first call, NaN after."""
         nan_loss.calls = getattr(nan_loss, "calls", 0) + 1
         scale = 0.0 if nan_loss.calls == 1 else float("nan")
-        zeros = policy_chosen_logps.detach() * 0
-        return LossOutput(policy_chosen_logps * scale, zeros, zeros)
+        zeros = inputs.policy_chosen_logps.detach() * 0
+        return LossOutput(inputs.policy_chosen_logps * scale, zeros, zeros)
 
     repo = Path(__file__).resolve().parents[2]
     overrides = [

@@ -8,7 +8,8 @@ import torch
 from align.models import load_model
 from align.training.logprobs import add_completion_logps, shared_prefix_logps
 from align.training.multi_negative import MultiNegativeCollator
-from align.training.packing import PACKED_KEYS, PackedPreferenceCollator, common_prefix, pack_rows, split_packed
+from align.training.packed_batch import PackedBatch
+from align.training.packing import PackedPreferenceCollator, common_prefix, pack_rows, split_packed
 from align.training.segment_attention import PairSegments, use_segment_attention
 from align.training.sharding import row_fingerprints
 
@@ -26,16 +27,16 @@ def test_pack_rows_by_hand():
         [([7, 8], [0, 1]), ([7, 9, 9], [0, 1, 1])],
     ]
     out = pack_rows(rows)
-    assert out["input_ids"].tolist() == [[1, 2, 3, 4, 5, 7, 8, 9, 9]]
-    assert out["position_ids"].tolist() == [[0, 1, 2, 3, 3, 0, 1, 1, 2]]
-    assert out["token_part"].tolist() == [0, 0, 0, 1, 2, 0, 1, 2, 2]
-    assert out["segment_lengths"].tolist() == [5, 4]
+    assert out.input_ids.tolist() == [[1, 2, 3, 4, 5, 7, 8, 9, 9]]
+    assert out.position_ids.tolist() == [[0, 1, 2, 3, 3, 0, 1, 1, 2]]
+    assert out.token_part.tolist() == [0, 0, 0, 1, 2, 0, 1, 2, 2]
+    assert out.segment_lengths.tolist() == [5, 4]
     # sequences in trl order: chosen₀, chosen₁, rejected₀, rejected₁
-    assert out["target_sequence"].tolist() == [0, 0, 2, 2, 1, 3, 3]
-    assert out["target_index"].tolist() == [1, 2, 1, 2, 5, 5, 7]
-    assert out["target_ids"].tolist() == [3, 4, 3, 5, 8, 9, 9]
-    assert out["target_rank"].tolist() == [0, 1, 0, 1, 0, 0, 1]
-    assert out["sequence_lengths"].tolist() == [4, 2, 4, 3]
+    assert out.target_sequence.tolist() == [0, 0, 2, 2, 1, 3, 3]
+    assert out.target_index.tolist() == [1, 2, 1, 2, 5, 5, 7]
+    assert out.target_ids.tolist() == [3, 4, 3, 5, 8, 9, 9]
+    assert out.target_rank.tolist() == [0, 1, 0, 1, 0, 0, 1]
+    assert out.sequence_lengths.tolist() == [4, 2, 4, 3]
 
 
 def test_segment_calls_by_hand():
@@ -76,12 +77,8 @@ def _examples(vocab: int, k: int, seed: int = 0) -> list[dict]:
 
 def _logps(model, batch, packed: bool):
     if packed:
-        return model(
-            input_ids=batch["input_ids"],
-            position_ids=batch["position_ids"],
-            completion_logps=True,
-            packed={key: batch[key] for key in PACKED_KEYS},
-        )
+        layout = PackedBatch.from_inputs(batch)
+        return model(input_ids=layout.input_ids, position_ids=layout.position_ids, completion_logps=True, packed=layout)
     return model(
         input_ids=batch["input_ids"],
         attention_mask=batch["attention_mask"],
@@ -114,7 +111,7 @@ def test_packed_logps_and_gradients_equal_padded(tiny_model_dir, k, max_length, 
         examples
     )
     packed_batch = PackedPreferenceCollator(max_length=max_length, truncation_mode=truncation_mode)(examples)
-    assert packed_batch["input_ids"].numel() < int(padded_batch["attention_mask"].sum())
+    assert PackedBatch.from_inputs(packed_batch).input_ids.numel() < int(padded_batch["attention_mask"].sum())
 
     padded, packed = _logps(padded_model, padded_batch, False), _logps(packed_model, packed_batch, True)
     assert torch.allclose(packed.logps, padded.logps, atol=1e-5)
@@ -170,17 +167,17 @@ def test_split_packed_groups_by_hand(max_tokens, groups):
     budget, split earlier than needed, reorder rows, or drop an over-long row."""
     lengths = [4, 6, 3, 9, 5]
     batch = pack_rows([_row(i, n) for i, n in enumerate(lengths)])
-    assert batch["segment_lengths"].tolist() == lengths
-    parts = split_packed(batch, max_tokens)
-    assert [p["segment_lengths"].tolist() for p in parts] == [[lengths[i] for i in group] for group in groups]
-    assert [sorted({t % 100 for t in p["input_ids"][0].tolist()}) for p in parts] == groups
-    first = parts[0]["input_ids"][0].tolist()
+    assert batch.segment_lengths.tolist() == lengths
+    parts = [PackedBatch.from_inputs(p) for p in split_packed(batch.to_inputs(), max_tokens)]
+    assert [p.segment_lengths.tolist() for p in parts] == [[lengths[i] for i in group] for group in groups]
+    assert [sorted({t % 100 for t in p.input_ids[0].tolist()}) for p in parts] == groups
+    first = parts[0].input_ids[0].tolist()
     assert first[: lengths[0]] == [100, 100, 200, 200]  # row 0: chosen's own 2 tokens, then rejected's 2
 
 
 def test_split_packed_within_budget_is_the_batch_itself():
     """4+6+3+9+5 = 27 tokens fit a budget of 27: one part, the batch unchanged (not a copy that might differ)."""
-    batch = pack_rows([_row(i, n) for i, n in enumerate([4, 6, 3, 9, 5])])
+    batch = pack_rows([_row(i, n) for i, n in enumerate([4, 6, 3, 9, 5])]).to_inputs()
     parts = split_packed(batch, 27)
     assert len(parts) == 1 and parts[0] is batch
 
@@ -198,9 +195,9 @@ def test_split_parts_score_like_the_whole(tiny_model_dir):
     for i, example in enumerate(examples):
         example["ref_chosen_logps"], example["ref_rejected_logps"] = -float(i), [-10.0 * i - j for j in range(3)]
     batch = PackedPreferenceCollator()(examples)
-    assert batch["segment_lengths"].tolist() == [32, 52, 22, 7]
+    assert PackedBatch.from_inputs(batch).segment_lengths.tolist() == [32, 52, 22, 7]
     parts = split_packed(batch, 40)
-    assert [p["segment_lengths"].tolist() for p in parts] == [[32], [52], [22, 7]]
+    assert [PackedBatch.from_inputs(p).segment_lengths.tolist() for p in parts] == [[32], [52], [22, 7]]
     with torch.no_grad():
         whole = _logps(model, batch, True).logps.view(4, len(examples))  # (1 + K, rows)
         pieces = [_logps(model, p, True).logps.view(4, -1) for p in parts]
