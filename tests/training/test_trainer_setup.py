@@ -7,7 +7,7 @@ from datasets import Dataset
 from align.data import load_preference_rows
 from align.losses import LossTerm
 from align.models import load_model, load_tokenizer
-from align.recipe.passthrough import make_trainer_config
+from align.recipe.trl_configs import make_trainer_config
 from align.training.logprobs import add_completion_logps
 from align.training.private_api import attention_implementation
 from align.training.segment_attention import use_segment_attention
