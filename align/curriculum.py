@@ -47,15 +47,17 @@ def _start(loaded: LoadedRecipe, outputs: RunOutputs, resume: bool, overwrite: b
     return point
 
 
+def _base_model(recipe):
+    """The recipe's base model, loaded as `model:` says (dtype, attention, remote code, quantisation)."""
+    model = recipe.model
+    return load_model(
+        model.name, model.dtype, model.attn_implementation, model.trust_remote_code, quantization=model.quantization
+    )
+
+
 def _load_policy(recipe, outputs: RunOutputs, point: ResumePoint | None):
     """The base model, with the last finished stage's adapter loaded (trainable) when resuming after it."""
-    model = load_model(
-        recipe.model.name,
-        recipe.model.dtype,
-        recipe.model.attn_implementation,
-        recipe.model.trust_remote_code,
-        quantization=recipe.model.quantization,
-    )
+    model = _base_model(recipe)
     if point is not None and point.finished:
         from peft import PeftModel
 
@@ -68,13 +70,7 @@ def _unsharded_policy(recipe, result):
     after a sharded engine (FSDP2, ZeRO-3), whose wrapped model another trainer cannot wrap again."""
     from peft import get_peft_model
 
-    model = load_model(
-        recipe.model.name,
-        recipe.model.dtype,
-        recipe.model.attn_implementation,
-        recipe.model.trust_remote_code,
-        quantization=recipe.model.quantization,
-    )
+    model = _base_model(recipe)
     model = get_peft_model(model, result.model.peft_config["default"])
     missing, unexpected = model.load_state_dict(result.adapter_state, strict=False)
     if unexpected or any(name in missing for name in result.adapter_state):

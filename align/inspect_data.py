@@ -12,16 +12,9 @@ RECIPE_SUFFIXES = (".yaml", ".yml")
 
 
 def _stage_max_length(loaded, stage) -> int | None:
-    from align.recipe.trl_configs import hardware_neutral, make_trainer_config
+    from align.recipe.trl_configs import planning_config
 
-    config = make_trainer_config(
-        stage.kind,
-        hardware_neutral(loaded.stage_training(stage)),
-        output_dir="/tmp/align-inspect",
-        seed=0,
-        report_to="none",
-    )
-    return config.max_length
+    return planning_config(stage.kind, loaded.stage_training(stage)).max_length
 
 
 def inspect_recipe(recipe_path: str, overrides: list[str], model: str | None = None) -> list[SourceReport]:

@@ -6,7 +6,7 @@ import math
 from dataclasses import asdict, dataclass
 
 from align.recipe import LoadedRecipe, StageConfig
-from align.recipe.trl_configs import hardware_neutral, make_trainer_config
+from align.recipe.trl_configs import planning_config
 from align.runtime import world_size
 from align.stages import stage_kind
 
@@ -54,13 +54,7 @@ def plan_stage(loaded: LoadedRecipe, stage: StageConfig, tokenizer) -> StagePlan
     from align.selection import stage_rows
 
     train, held, _ = stage_rows(loaded, stage, loaded.recipe.seed)
-    config = make_trainer_config(
-        stage.kind,
-        hardware_neutral(loaded.stage_training(stage)),
-        output_dir="/tmp/align-plan",
-        seed=0,
-        report_to="none",
-    )
+    config = planning_config(stage.kind, loaded.stage_training(stage))
     epochs = math.ceil(config.num_train_epochs) if not (config.max_steps and config.max_steps > 0) else 1
     kind = stage_kind(stage.kind)
     return StagePlan(

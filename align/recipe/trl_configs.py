@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import tempfile
 from typing import Any
 
 from align.engines import cpu_engine
@@ -124,3 +125,10 @@ def make_quantization_config(quantization: dict):
     from transformers import BitsAndBytesConfig
 
     return BitsAndBytesConfig(**quantization_kwargs(quantization))
+
+
+def planning_config(kind: str, training: dict):
+    """The trl config a stage of `kind` would train with, built on any machine (`hardware_neutral`), for reading
+    its settings (batch size, epochs, `max_length`) before training: `align plan` and `align data inspect`."""
+    with tempfile.TemporaryDirectory(prefix="align-plan-") as scratch:
+        return make_trainer_config(kind, hardware_neutral(training), output_dir=scratch, seed=0, report_to="none")
