@@ -1,4 +1,5 @@
-"""Deterministic, judge-free scores for answers: length, filler, restatement, actionability, key-point recall.
+"""Deterministic, judge-free scores for answers: length, filler, restatement, actionability, key-point recall,
+repetition (`align.data.repetition`).
 
 Every metric is a transparent text heuristic (stdlib `re` only), so the same answer always gets the same score and a
 pair builder or an evaluation can run it on thousands of answers without a model judge. The heuristics are tuned for
@@ -18,6 +19,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from align.data.repetition import loops, repeated_ngram_share
 from align.data.text_units import list_markers, normalise, split_sentences, strip_list_markers
 
 # --- filler / hedging phrases -------------------------------------------------------------------------------------
@@ -225,7 +227,12 @@ def key_point_recall(text: str, key_points: list[str] | tuple[str, ...]) -> floa
 
 @dataclass(frozen=True)
 class AnswerScores:
-    """All metrics for one answer; `key_point_recall` is None when no key points were given."""
+    """All metrics for one answer; `key_point_recall` is None when no key points were given.
+
+    `repeated_ngram_share` (in [0, 1]) and `loops` are `align.data.repetition`'s. `truncated` is whether a generated
+    answer ran to the generation's `max_new_tokens` without ending; None when the text was not generated here (data
+    answers), since the text alone cannot tell.
+    """
 
     words: int
     tokens: int
@@ -233,10 +240,14 @@ class AnswerScores:
     restatement: float
     actionability: float
     key_point_recall: float | None
+    repeated_ngram_share: float = 0.0
+    loops: bool = False
+    truncated: bool | None = None
 
 
 def score_answer(prompt: str, answer: str, key_points=None, tokenizer=None) -> AnswerScores:
-    """Every metric of `answer` to `prompt` (key-point recall only when `key_points` is given and non-empty)."""
+    """Every metric of `answer` to `prompt` (key-point recall only when `key_points` is given and non-empty;
+    `truncated` is left None: generation sets it)."""
     return AnswerScores(
         words=count_words(answer),
         tokens=count_tokens(answer, tokenizer),
@@ -244,6 +255,8 @@ def score_answer(prompt: str, answer: str, key_points=None, tokenizer=None) -> A
         restatement=restates_question(prompt, answer),
         actionability=actionability(answer),
         key_point_recall=key_point_recall(answer, key_points) if key_points else None,
+        repeated_ngram_share=repeated_ngram_share(answer),
+        loops=loops(answer),
     )
 
 
@@ -271,11 +284,17 @@ def concise_score(scores: AnswerScores, reference_words: int | None = None) -> f
     is not penalised at all (length counts only beyond the budget; twice the budget is the full penalty). When no key
     points are known (R is None), completeness cannot be judged: the score is (0.25 · A + 0.15 · C) / 0.4, so it stays
     in [0, 1] and still ranks answers to the same prompt.
+
+    A looping answer (`loops`) scores 0.0, like an empty one: it is degenerate whatever it covers (a loop can repeat
+    every key point), and only the floor guarantees it never outranks an answer that does not loop (a tie is no
+    pair for the pair builder).
     """
     budget = reference_words if reference_words and reference_words > 0 else DEFAULT_WORD_BUDGET
     length = min(1.0, max(0.0, scores.words / budget - 1.0))
     filler = min(1.0, scores.filler_rate / FILLER_SATURATION)
     concise = 1.0 - (filler + scores.restatement + length) / 3
+    if scores.loops:
+        return 0.0
     if scores.words == 0:
         concise = 0.0  # an empty answer is not "perfectly concise"; it is no answer
     rest = W_ACTION * scores.actionability + W_CONCISE * concise
