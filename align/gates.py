@@ -1,6 +1,7 @@
 """Stage gates: thresholds on a stage's figures that must hold before the next stage starts.
 
-A gate reads one figure (held-out reward accuracy, probe answer length ratio, key-point recall drop) and compares it
+A gate reads one figure (held-out reward accuracy, probe answer length ratio, key-point recall drop, loop rate and its
+increase over the base model) and compares it
 with the recipe's limit; a miss stops the run (exit 1) with a message naming the gate, the figure and the margin.
 """
 
@@ -28,6 +29,8 @@ GATES = {
     "min_pair_accuracy": Gate("rewards/accuracies", True, "held-out reward accuracy"),
     "max_mean_tokens_ratio": Gate("probe/mean_tokens_ratio", False, "probe answer length ÷ base model's"),
     "max_key_point_recall_drop": Gate("probe/key_point_recall_drop", False, "probe key-point recall drop vs base"),
+    "max_loop_rate": Gate("probe/loop_rate", False, "share of probe answers that loop"),
+    "max_loop_rate_increase": Gate("probe/loop_rate_increase", False, "probe loop rate increase vs base"),
 }
 
 

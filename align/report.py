@@ -272,12 +272,19 @@ def _gates_cell(stage: dict[str, Any]) -> str:
     return f"{len(gates) - len(missed)}/{len(gates)} passed" + (f"; missed {', '.join(missed)}" if missed else "")
 
 
+def _loop_cell(probe: dict[str, Any]) -> str:
+    """The probe loop rate, base model → the stage's adapter ("0 → 0.25"), or "—" when the stage was not probed."""
+    if "probe/loop_rate" not in probe:
+        return "—"
+    return f"{_number(probe.get('probe/base_loop_rate'))} → {_number(probe['probe/loop_rate'])}"
+
+
 def stage_table(run: Run) -> list[str]:
     """report.md's stage table: one row per stage of summary.json."""
     lines = [
         "| stage | kind | steps | final train loss | held-out reward accuracy | probe tokens ÷ base "
-        "| key-point recall drop | gates |",
-        "|---|---|---|---|---|---|---|---|",
+        "| key-point recall drop | loop rate base → stage | gates |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for stage in run.summary.get("stages", []):
         probe, held_out = stage.get("probe") or {}, stage.get("eval") or {}
@@ -285,7 +292,7 @@ def stage_table(run: Run) -> list[str]:
             f"| {stage.get('name')} | {stage.get('kind', '?')} | {stage.get('steps', '—')} "
             f"| {_number(stage.get('final_train_loss'))} | {_number(held_out.get('rewards/accuracies'))} "
             f"| {_number(probe.get('probe/mean_tokens_ratio'))} | {_number(probe.get('probe/key_point_recall_drop'))} "
-            f"| {_gates_cell(stage)} |"
+            f"| {_loop_cell(probe)} | {_gates_cell(stage)} |"
         )
     return lines
 

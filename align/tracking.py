@@ -40,6 +40,10 @@ _GENERATION_COLUMNS = {
     "tuned_tokens": "current tokens",
     "base_key_point_recall": "base key-point recall",
     "tuned_key_point_recall": "current key-point recall",
+    "base_loops": "base loops",
+    "tuned_loops": "current loops",
+    "base_truncated": "base cut at length cap",
+    "tuned_truncated": "current cut at length cap",
 }
 
 

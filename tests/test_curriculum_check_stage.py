@@ -37,15 +37,19 @@ class RecordingTracker(Tracker):
 
 @pytest.fixture
 def stage_check(tmp_path, monkeypatch):
-    """`stage_check(gates, prompts="probes.jsonl", eval_figures=..., name="easy")` runs check_stage on a fake model
-    (probe answers from probe_fakes) in a recipe folder holding `probes.jsonl`; returns (result, model, tracker)."""
+    """`stage_check(gates, prompts="probes.jsonl", eval_figures=..., name="easy", tuned=...)` runs check_stage on a
+    fake model (probe answers from probe_fakes, `tuned` replacing some of the adapter's) in a recipe folder holding
+    `probes.jsonl`; returns (result, model, tracker)."""
     monkeypatch.setattr(probes, "generate_answers", fake_generate)
     (tmp_path / "probes.jsonl").write_text("".join(json.dumps(row) + "\n" for row in PROMPTS))
     loaded = LoadedRecipe(recipe=None, raw={}, source=str(tmp_path / "recipe.yaml"), base_dir=tmp_path)
     outputs, model, base_answers = RunOutputs(tmp_path / "out"), FakeModel(), BaseAnswers()
     context = dict(tokenizer=None, peft={}, seed=0, run_name="t", outputs=outputs, base_answers=base_answers)
 
-    def run(gates: GatesConfig, prompts: str | None = "probes.jsonl", eval_figures=None, name="easy", step=12):
+    def run(
+        gates: GatesConfig, prompts: str | None = "probes.jsonl", eval_figures=None, name="easy", step=12, tuned=None
+    ):
+        model.tuned = tuned or {}
         ev = StageEvalConfig(prompts=prompts, max_prompts=2, max_new_tokens=7, batch_size=4, gates=gates)
         tracker = RecordingTracker()
         run_context = RunContext(**context, tracker=tracker)
@@ -116,6 +120,29 @@ def test_a_missed_length_ceiling_says_by_how_much(stage_check):
         "stage 'easy' missed gate max_mean_tokens_ratio: probe answer length ÷ base model's is 0.35, above the limit "
         "0.3 by 0.05"
     ]
+
+
+def test_a_looping_adapter_misses_the_loop_gates_by_how_much(stage_check, tmp_path):
+    """The adapter answers the second probe "No, no, no, no, no, no": 1 of 2 answers loops → loop rate 0.5; the base
+    model's answers do not loop → increase 0.5. Ceilings 0.25 and 0.2 are missed by 0.25 and 0.3; the probes are
+    written first, with the looping answer marked. If this fails, a stage whose adapter degenerates into loops lets
+    the next stage start."""
+    looping = {PROMPTS[1]["prompt"]: ("No, no, no, no, no, no", 6)}
+    with pytest.raises(GateMissed) as missed:
+        stage_check(GatesConfig(max_loop_rate=0.25, max_loop_rate_increase=0.2), tuned=looping)
+    assert missed.value.lines == [
+        "stage 'easy' missed gate max_loop_rate: share of probe answers that loop is 0.5, above the limit 0.25 by 0.25",
+        "stage 'easy' missed gate max_loop_rate_increase: probe loop rate increase vs base is 0.5, above the limit "
+        "0.2 by 0.3",
+    ]
+    probe = missed.value.checked["probe"]
+    assert (probe["probe/loop_rate"], probe["probe/base_loop_rate"], probe["probe/loop_rate_increase"]) == (
+        0.5,
+        0.0,
+        0.5,
+    )
+    written = _lines(tmp_path / "out" / "easy" / "probes.jsonl")
+    assert [(r["tuned_loops"], r["base_loops"]) for r in written] == [(False, False), (True, False)]
 
 
 def test_without_prompts_nothing_is_generated_and_probe_gates_miss(stage_check, tmp_path):

@@ -19,6 +19,10 @@ from align.recipe.schema import GatesConfig
         ("max_mean_tokens_ratio", "probe/mean_tokens_ratio", 0.8, 0.9125, False),
         ("max_key_point_recall_drop", "probe/key_point_recall_drop", 0.05, -0.1, True),  # recall rose
         ("max_key_point_recall_drop", "probe/key_point_recall_drop", 0.05, 0.125, False),
+        ("max_loop_rate", "probe/loop_rate", 0.125, 0.125, True),
+        ("max_loop_rate", "probe/loop_rate", 0.125, 0.25, False),
+        ("max_loop_rate_increase", "probe/loop_rate_increase", 0.0, -0.25, True),  # fewer loops than the base model
+        ("max_loop_rate_increase", "probe/loop_rate_increase", 0.0, 0.125, False),
     ],
 )
 def test_each_gate_met_and_missed(gate, figure, limit, value, passed):
@@ -62,6 +66,22 @@ def test_missed_ceilings_messages_say_by_how_much():
     ]
     rounded = GateResult("max_mean_tokens_ratio", 0.1, 0.123456, False).message("s")
     assert rounded.endswith("is 0.1235, above the limit 0.1 by 0.02346")  # 0.123456 − 0.1 = 0.023456
+
+
+def test_missed_loop_gates_say_by_how_much():
+    """3 of 8 probe answers loop (0.375) against a 0.125 ceiling: missed by 0.25; the base model looped in 1 of 8,
+    so the increase is 0.375 − 0.125 = 0.25, over a 0.1 ceiling by 0.15. If this fails, a run whose answers
+    degenerate into loops passes its stage, or the message hides by how much it missed."""
+    gates = GatesConfig(max_loop_rate=0.125, max_loop_rate_increase=0.1)
+    results = check_gates(gates, {"probe/loop_rate": 0.375, "probe/loop_rate_increase": 0.25})
+    with pytest.raises(GateMissed) as missed:
+        raise_on_missed("hard", results)
+    assert missed.value.lines == [
+        "stage 'hard' missed gate max_loop_rate: share of probe answers that loop is 0.375, above the limit 0.125 "
+        "by 0.25",
+        "stage 'hard' missed gate max_loop_rate_increase: probe loop rate increase vs base is 0.25, above the limit "
+        "0.1 by 0.15",
+    ]
 
 
 def test_a_missing_figure_misses_its_gate():

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from align.errors import AlignError
-from align.report import response_lengths, write_report
+from align.report import response_lengths, stage_table, write_report
 from align.run_files import StageSpan, boundary_steps, load_run, series, stage_spans
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -220,6 +220,17 @@ def test_two_stage_report_writes_every_plot_as_a_png_and_links_it(two_stage_run)
     assert "1/2 passed; missed max_mean_tokens_ratio" in report
     assert "Not drawn" not in report
     assert not list(out.glob(".*")), "a temporary file was left behind"
+
+
+def test_stage_table_shows_the_probe_loop_rate_base_then_stage(tmp_path):
+    """A stage whose probes looped in 1 of 4 answers (0.25) where the base model looped in none shows "0 → 0.25" in
+    the loop-rate column; a stage without probes shows "—". If this fails, report.md hides that a run started to
+    loop, or invents a loop rate for an unprobed stage."""
+    probed = _stage_summary("warmup", "sft", 1, 4, probe={"probe/loop_rate": 0.25, "probe/base_loop_rate": 0.0})
+    root = _write_run(tmp_path / "out", _sft_rows(), {"stages": [probed, _stage_summary("plain", "sft", 5, 2)]})
+    header, _, warmup, plain = stage_table(load_run(root))
+    column = header.split(" | ").index("loop rate base → stage")
+    assert warmup.split(" | ")[column] == "0 → 0.25" and plain.split(" | ")[column] == "—"
 
 
 def test_report_is_byte_identical_when_rewritten(two_stage_run):

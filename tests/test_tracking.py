@@ -17,7 +17,13 @@ import yaml
 
 from align.errors import AlignError
 from align.outputs import RunOutputs
-from align.tracker_backends import TensorBoardTracker, WandbTracker, _wandb_credentials_configured, generations_markdown
+from align.tracker_backends import (
+    TensorBoardTracker,
+    WandbTracker,
+    _wandb_credentials_configured,
+    _wandb_table,
+    generations_markdown,
+)
 from align.tracking import MetricsJsonlCallback, Tracker, make_tracker
 
 RECIPE = {"name": "concise", "model": {"name": "tiny"}, "stages": [{"name": "sft"}, {"name": "dpo"}]}
@@ -322,6 +328,28 @@ def test_generations_markdown_escapes_cells():
     header, rule, row = text.splitlines()
     assert header.startswith("| prompt | reference | base answer | current answer |")
     assert row.count(" | ") == header.count(" | ") and "a \\| b<br>c" in row
+
+
+def test_generation_tables_show_loops_and_cut_answers_next_to_recall():
+    """Probe records carry `base_loops`, `tuned_loops`, `base_truncated`, `tuned_truncated`: the wandb table (built
+    with a stand-in `wandb.Table`) and the markdown table put them right after key-point recall, titled "base loops",
+    "current loops", "base cut at length cap", "current cut at length cap", with each record's values.
+    If this fails, the generation tables hide which answers degenerated."""
+    flags = {"base_loops": False, "tuned_loops": True, "base_truncated": False, "tuned_truncated": True}
+    record = {**RECORDS["sft"][0], **flags}
+    fake_wandb = SimpleNamespace(Table=lambda columns, data: {"columns": columns, "data": data})
+    table = _wandb_table(fake_wandb, [{"stage": "sft", "step": 2, **record}])
+    columns = table["columns"]
+    assert columns[columns.index("current key-point recall") + 1 :] == [
+        "base loops",
+        "current loops",
+        "base cut at length cap",
+        "current cut at length cap",
+    ]
+    assert table["data"][0][-4:] == [False, True, False, True]
+    header, _, row = generations_markdown([record]).splitlines()
+    assert header.endswith("| base loops | current loops | base cut at length cap | current cut at length cap |")
+    assert row.endswith("| False | True | False | True |")
 
 
 def test_noop_tracker_accepts_every_call(tmp_path):

@@ -1,4 +1,5 @@
-"""Deterministic, judge-free scores for answers: length, filler, restatement, actionability, key-point recall.
+"""Deterministic, judge-free scores for answers: length, filler, restatement, actionability, key-point recall,
+repetition (`align.data.repetition`).
 
 Every metric is a transparent text heuristic (stdlib `re` only), so the same answer always gets the same score and a
 pair builder or an evaluation can run it on thousands of answers without a model judge. The heuristics are tuned for
@@ -17,6 +18,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+
+from align.data.repetition import loops, repeated_ngram_share
+from align.data.text_units import list_markers, normalise, split_sentences, strip_list_markers
 
 # --- filler / hedging phrases -------------------------------------------------------------------------------------
 # Matched case-insensitively as whole phrases (word boundaries on both sides); every occurrence counts. Phrases that
@@ -94,52 +98,13 @@ IMPERATIVE_VERBS = frozenset(
 # "Please keep in mind ..." is a disclaimer, not an instruction.
 _IMPERATIVE_LEADS = frozenset("then first next finally also always never now just and so dont".split())
 
-_WORD_RE = re.compile(r"[a-z0-9]+")
-_BULLET_RE = re.compile(r"^[ \t]*[-*•][ \t]+(?=\S)", re.MULTILINE)
-_NUMBER_MARK_RE = re.compile(r"(?:^|(?<=\s))(\d{1,2})[.)][ \t]+(?=\S)")
 _CODE_RE = re.compile(r"`[^`\n]+`|(?:^|\s)\$ \S|(?<![\w-])--[a-z][\w-]*|\b(?:ctrl|cmd|alt|shift)\s*\+\s*\w", re.I)
 # A number such as 11, 2.5, 3-6, 50/30/20 or 9:30 (counted after list markers are stripped).
 _NUMBER_RE = re.compile(r"(?<![\w.])\d+(?:[.,:/–-]\d+)*")
-# Sentences end at . ! ? (plus closing quotes/brackets) before whitespace, and at line breaks (list items).
-_SENTENCE_END_RE = re.compile(r"(?<=[.!?])[\"')\]]*\s+|\s*\n\s*")
-
-
-def _normalise(text: str) -> str:
-    """Lower case; possessive 's dropped and other apostrophes removed ("kit's" → "kit", "don't" → "dont");
-    other punctuation and backticks → spaces."""
-    text = re.sub(r"'s\b", "", text.lower().replace("\u2019", "'")).replace("'", "")
-    return " ".join(_WORD_RE.findall(text))
 
 
 def _content_words(text: str) -> list[str]:
-    return [w for w in _normalise(text).split() if w not in STOPWORDS]
-
-
-def _list_markers(text: str) -> list[tuple[int, int]]:
-    """Spans of bullets at line starts and of "N. "/"N) " markers that count 1, 2, 3, ... (a new "1." restarts).
-
-    Requiring the sequence keeps a sentence that ends in a number ("set it to 2. Then wait.") from being read as a list.
-    """
-    spans = [m.span() for m in _BULLET_RE.finditer(text)]
-    expected = 1
-    for match in _NUMBER_MARK_RE.finditer(text):
-        number = int(match.group(1))
-        if number in (1, expected):
-            spans.append(match.span())
-            expected = number + 1
-    return spans
-
-
-def _strip_list_markers(text: str) -> str:
-    """Each list marker becomes a line break, so every list item is a sentence of its own."""
-    for start, end in sorted(_list_markers(text), reverse=True):
-        text = text[:start] + "\n" + text[end:]
-    return text
-
-
-def _sentences(text: str) -> list[str]:
-    """Sentences with list markers stripped, so "1. Boil water. 2. Add eggs." → ["Boil water.", "Add eggs."]."""
-    return [s.strip() for s in _SENTENCE_END_RE.split(_strip_list_markers(text)) if s.strip()]
+    return [w for w in normalise(text).split() if w not in STOPWORDS]
 
 
 def count_words(text: str) -> int:
@@ -175,17 +140,17 @@ def restates_question(prompt: str, answer: str) -> float:
     content words, or an empty answer, gives 0.0.
     """
     prompt_words = set(_content_words(prompt))
-    sentences = _sentences(answer)
+    sentences = split_sentences(answer)
     if not prompt_words or not sentences:
         return 0.0
-    if _normalise(prompt) and f" {_normalise(prompt)} " in f" {_normalise(answer)} ":
+    if normalise(prompt) and f" {normalise(prompt)} " in f" {normalise(answer)} ":
         return 1.0
     first = set(_content_words(sentences[0]))
     return len(prompt_words & first) / len(prompt_words)
 
 
 def _is_imperative(sentence: str) -> bool:
-    words = _normalise(sentence).split()
+    words = normalise(sentence).split()
     while words and words[0] in _IMPERATIVE_LEADS:
         words = words[1:]
     return bool(words) and words[0] in IMPERATIVE_VERBS
@@ -205,14 +170,14 @@ def actionability(text: str) -> float:
     A plain mean keeps each feature's contribution readable; no single feature is necessary, since a good answer
     about writing has no code and a good answer about git may have no numbers.
     """
-    sentences = _sentences(text)
+    sentences = split_sentences(text)
     if not sentences:
         return 0.0
-    items = len(_list_markers(text))
+    items = len(list_markers(text))
     steps = min(1.0, items / 3) if items >= 2 else 0.0
     imperative = min(1.0, 2 * sum(map(_is_imperative, sentences)) / len(sentences))
     code = 1.0 if _CODE_RE.search(text) else 0.0
-    numbers = min(1.0, len(set(_NUMBER_RE.findall(_strip_list_markers(text)))) / 2)
+    numbers = min(1.0, len(set(_NUMBER_RE.findall(strip_list_markers(text)))) / 2)
     return (steps + imperative + code + numbers) / 4
 
 
@@ -224,7 +189,7 @@ def _stem(word: str) -> str:
 def _identifiers(point: str) -> set[str]:
     """Words of a key point written as code or in capitals (`-rf`, SUMIFS, XLOOKUP): these must match exactly."""
     code = " ".join(re.findall(r"`([^`]*)`", point)) + " " + " ".join(re.findall(r"\b[A-Z][A-Z0-9_]+\b", point))
-    return set(_normalise(code).split())
+    return set(normalise(code).split())
 
 
 def key_point_recall(text: str, key_points: list[str] | tuple[str, ...]) -> float:
@@ -242,7 +207,7 @@ def key_point_recall(text: str, key_points: list[str] | tuple[str, ...]) -> floa
     """
     if not key_points:
         return 1.0
-    norm = f" {_normalise(text)} "
+    norm = f" {normalise(text)} "
     exact = set(norm.split())
     stems = {_stem(w) for w in exact}
     prefixes = {w[:5] for w in exact if len(w) >= 5}
@@ -254,7 +219,7 @@ def key_point_recall(text: str, key_points: list[str] | tuple[str, ...]) -> floa
 
     hits = 0
     for point in key_points:
-        phrase, words, identifiers = _normalise(point), _content_words(point), _identifiers(point)
+        phrase, words, identifiers = normalise(point), _content_words(point), _identifiers(point)
         if (phrase and f" {phrase} " in norm) or (words and all(covered(w, identifiers) for w in words)):
             hits += 1
     return hits / len(key_points)
@@ -262,7 +227,12 @@ def key_point_recall(text: str, key_points: list[str] | tuple[str, ...]) -> floa
 
 @dataclass(frozen=True)
 class AnswerScores:
-    """All metrics for one answer; `key_point_recall` is None when no key points were given."""
+    """All metrics for one answer; `key_point_recall` is None when no key points were given.
+
+    `repeated_ngram_share` (in [0, 1]) and `loops` are `align.data.repetition`'s. `truncated` is whether a generated
+    answer ran to the generation's `max_new_tokens` without ending; None when the text was not generated here (data
+    answers), since the text alone cannot tell.
+    """
 
     words: int
     tokens: int
@@ -270,10 +240,14 @@ class AnswerScores:
     restatement: float
     actionability: float
     key_point_recall: float | None
+    repeated_ngram_share: float = 0.0
+    loops: bool = False
+    truncated: bool | None = None
 
 
 def score_answer(prompt: str, answer: str, key_points=None, tokenizer=None) -> AnswerScores:
-    """Every metric of `answer` to `prompt` (key-point recall only when `key_points` is given and non-empty)."""
+    """Every metric of `answer` to `prompt` (key-point recall only when `key_points` is given and non-empty;
+    `truncated` is left None: generation sets it)."""
     return AnswerScores(
         words=count_words(answer),
         tokens=count_tokens(answer, tokenizer),
@@ -281,6 +255,8 @@ def score_answer(prompt: str, answer: str, key_points=None, tokenizer=None) -> A
         restatement=restates_question(prompt, answer),
         actionability=actionability(answer),
         key_point_recall=key_point_recall(answer, key_points) if key_points else None,
+        repeated_ngram_share=repeated_ngram_share(answer),
+        loops=loops(answer),
     )
 
 
@@ -308,11 +284,17 @@ def concise_score(scores: AnswerScores, reference_words: int | None = None) -> f
     is not penalised at all (length counts only beyond the budget; twice the budget is the full penalty). When no key
     points are known (R is None), completeness cannot be judged: the score is (0.25 · A + 0.15 · C) / 0.4, so it stays
     in [0, 1] and still ranks answers to the same prompt.
+
+    A looping answer (`loops`) scores 0.0, like an empty one: it is degenerate whatever it covers (a loop can repeat
+    every key point), and only the floor guarantees it never outranks an answer that does not loop (a tie is no
+    pair for the pair builder).
     """
     budget = reference_words if reference_words and reference_words > 0 else DEFAULT_WORD_BUDGET
     length = min(1.0, max(0.0, scores.words / budget - 1.0))
     filler = min(1.0, scores.filler_rate / FILLER_SATURATION)
     concise = 1.0 - (filler + scores.restatement + length) / 3
+    if scores.loops:
+        return 0.0
     if scores.words == 0:
         concise = 0.0  # an empty answer is not "perfectly concise"; it is no answer
     rest = W_ACTION * scores.actionability + W_CONCISE * concise

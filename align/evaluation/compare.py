@@ -8,11 +8,14 @@ import sys
 import textwrap
 from dataclasses import asdict, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from align.data.jsonl import read_jsonl
 from align.data.scoring import AnswerScores, score_answer
 from align.errors import AlignError, Problem
+
+if TYPE_CHECKING:  # generation imports torch; `align eval` imports it only once it generates
+    from align.evaluation.generation import GeneratedAnswer
 
 
 def load_prompts(path: str) -> list[dict]:
@@ -27,22 +30,27 @@ def load_prompts(path: str) -> list[dict]:
     return rows
 
 
-def answer_scores(rows: list[dict], answers: list[tuple[str, int]]) -> list[AnswerScores]:
-    """The scorer's figures for each answer, with its generated token count and the row's key points (if any)."""
+def answer_scores(rows: list[dict], answers: list[GeneratedAnswer]) -> list[AnswerScores]:
+    """The scorer's figures for each answer, with its generated token count, whether generation cut it at the length
+    cap, and the row's key points (if any)."""
     return [
-        replace(score_answer(row["prompt"], text, row.get("key_points") or None), tokens=count)
-        for row, (text, count) in zip(rows, answers, strict=True)
+        replace(
+            score_answer(row["prompt"], a.text, row.get("key_points") or None), tokens=a.tokens, truncated=a.truncated
+        )
+        for row, a in zip(rows, answers, strict=True)
     ]
 
 
-def answer_figures(answers: list[tuple[str, int]], scores: list[AnswerScores] | None = None) -> dict[str, float]:
+def answer_figures(answers: list[GeneratedAnswer], scores: list[AnswerScores] | None = None) -> dict[str, float]:
     """Figures over answers: mean/median response tokens, empty share, and the scorer's means (filler per 100
-    words, restatement, actionability, key-point recall when the prompts carry key points)."""
-    tokens = [count for _, count in answers]
+    words, restatement, actionability, key-point recall when the prompts carry key points), plus degeneration:
+    `loop_rate` (share of answers that loop), `repeated_ngram_share` (mean share of repeated word trigrams) and
+    `truncated_rate` (share of answers cut at the length cap)."""
+    tokens = [a.tokens for a in answers]
     figures = {
         "mean_response_tokens": statistics.fmean(tokens),
         "median_response_tokens": float(statistics.median(tokens)),
-        "empty_rate": sum(1 for text, _ in answers if not text.strip()) / len(answers),
+        "empty_rate": sum(1 for a in answers if not a.text.strip()) / len(answers),
     }
     if scores:
         figures["filler_rate"] = statistics.fmean(s.filler_rate for s in scores)
@@ -51,6 +59,9 @@ def answer_figures(answers: list[tuple[str, int]], scores: list[AnswerScores] | 
         recalls = [s.key_point_recall for s in scores if s.key_point_recall is not None]
         if recalls:
             figures["key_point_recall"] = statistics.fmean(recalls)
+        figures["loop_rate"] = sum(s.loops for s in scores) / len(scores)
+        figures["repeated_ngram_share"] = statistics.fmean(s.repeated_ngram_share for s in scores)
+        figures["truncated_rate"] = sum(bool(s.truncated) for s in scores) / len(scores)
     return figures
 
 
@@ -69,12 +80,12 @@ def _progress_bar(total: int, label: str):
     return update
 
 
-def _side_by_side(prompt: str, left: tuple[str, int], right: tuple[str, int], width: int = 58) -> str:
+def _side_by_side(prompt: str, left: GeneratedAnswer, right: GeneratedAnswer, width: int = 58) -> str:
     def column(text: str) -> list[str]:
         return [line for para in text.splitlines() for line in (textwrap.wrap(para, width) or [""])]
 
-    a, b = column(left[0]), column(right[0])
-    header = f"{'base (' + str(left[1]) + ' tokens)':<{width}} | tuned ({right[1]} tokens)"
+    a, b = column(left.text), column(right.text)
+    header = f"{'base (' + str(left.tokens) + ' tokens)':<{width}} | tuned ({right.tokens} tokens)"
     body = [f"{a[i] if i < len(a) else '':<{width}} | {b[i] if i < len(b) else ''}" for i in range(max(len(a), len(b)))]
     return "\n".join([f"PROMPT: {prompt}", header, "-" * (2 * width + 3), *body])
 
@@ -144,14 +155,14 @@ def _pair_figures(args, model, tokenizer) -> dict[str, Any]:
 def _example(i, rows, tuned, tuned_scores, base, base_scores) -> dict[str, Any]:
     example = {
         "prompt": rows[i]["prompt"],
-        "answer": tuned[i][0],
-        "tokens": tuned[i][1],
+        "answer": tuned[i].text,
+        "tokens": tuned[i].tokens,
         "scores": asdict(tuned_scores[i]),
     }
     if "reference" in rows[i]:
         example["reference"] = rows[i]["reference"]
     if base is not None:
-        example.update(base_answer=base[i][0], base_tokens=base[i][1], base_scores=asdict(base_scores[i]))
+        example.update(base_answer=base[i].text, base_tokens=base[i].tokens, base_scores=asdict(base_scores[i]))
     return example
 
 
@@ -159,6 +170,17 @@ def generate_answers_labelled(model, tokenizer, prompts, label, gen):
     from align.evaluation.generation import generate_answers
 
     return generate_answers(model, tokenizer, prompts, progress=_progress_bar(len(prompts), label), **gen)
+
+
+#: The scorer's figures `align eval` prints (base -> tuned with --baseline), with their labels.
+_PRINTED_FIGURES = (
+    ("filler_rate", "filler phrases / 100 words"),
+    ("actionability", "actionability"),
+    ("key_point_recall", "key-point recall"),
+    ("loop_rate", "answers that loop"),
+    ("repeated_ngram_share", "repeated word trigrams"),
+    ("truncated_rate", "answers cut at the length cap"),
+)
 
 
 def _print_report(result, prompts, tuned, base, show: int) -> None:
@@ -170,11 +192,7 @@ def _print_report(result, prompts, tuned, base, show: int) -> None:
             f"median response tokens: base {result['baseline']['median_response_tokens']:.0f} -> "
             f"tuned {result['median_response_tokens']:.0f}"
         )
-        for key, label in (
-            ("filler_rate", "filler phrases / 100 words"),
-            ("actionability", "actionability"),
-            ("key_point_recall", "key-point recall"),
-        ):
+        for key, label in _PRINTED_FIGURES:
             if key in result:
                 print(f"{label}: base {result['baseline'][key]:.2f} -> tuned {result[key]:.2f}")
         print()
@@ -182,3 +200,6 @@ def _print_report(result, prompts, tuned, base, show: int) -> None:
             print(_side_by_side(prompts[i], base[i], tuned[i]) + "\n")
     else:
         print(f"\nmean response tokens: {result['mean_response_tokens']:.1f}")
+        for key, label in _PRINTED_FIGURES:
+            if key in result:
+                print(f"{label}: {result[key]:.2f}")

@@ -3,8 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
+
+
+@dataclass(frozen=True)
+class GeneratedAnswer:
+    """One greedy answer: its text, its length in tokens (without the end-of-turn token), and `truncated`: whether it
+    ran to `max_new_tokens` without an end-of-turn token, i.e. was cut at the length cap."""
+
+    text: str
+    tokens: int
+    truncated: bool
 
 
 def chat_inputs(tokenizer, prompts: list[str]) -> dict[str, torch.Tensor]:
@@ -31,14 +42,14 @@ def generate_answers(
     max_new_tokens: int = 192,
     batch_size: int = 8,
     progress: Callable[[int], None] | None = None,
-) -> list[tuple[str, int]]:
-    """Greedy answers, as `(text, token_count)` per prompt; `token_count` excludes the end-of-turn token.
+) -> list[GeneratedAnswer]:
+    """Greedy answers, one `GeneratedAnswer` per prompt.
 
     Prompts are sorted by length before batching so a batch wastes little on padding; answers come back in the
     order of `prompts`. `progress(n)` is called after each batch with the number of prompts it answered.
     """
     order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
-    answers: list[tuple[str, int] | None] = [None] * len(prompts)
+    answers: list[GeneratedAnswer | None] = [None] * len(prompts)
     device = next(model.parameters()).device
     stop_ids = {tokenizer.eos_token_id, tokenizer.pad_token_id} - {None}
     was_training = model.training
@@ -56,8 +67,10 @@ def generate_answers(
         new_tokens = output[:, inputs["input_ids"].shape[1] :]
         for row, index in enumerate(batch_index):
             ids = [t for t in new_tokens[row].tolist()]
-            count = next((k for k, t in enumerate(ids) if t in stop_ids), len(ids))
-            answers[index] = (tokenizer.decode(ids[:count], skip_special_tokens=True).strip(), count)
+            stop = next((k for k, t in enumerate(ids) if t in stop_ids), None)
+            count = len(ids) if stop is None else stop
+            text = tokenizer.decode(ids[:count], skip_special_tokens=True).strip()
+            answers[index] = GeneratedAnswer(text, count, truncated=stop is None)
         if progress:
             progress(len(batch_index))
     model.train(was_training)

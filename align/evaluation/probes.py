@@ -32,14 +32,17 @@ def _ratio(numerator: float, denominator: float) -> float:
 
 
 def probe_figures(tuned: dict, base: dict) -> dict[str, float]:
-    """`probe/*` figures: the adapter's answers (`tuned`), the base model's, and the two gate measures —
-    `probe/mean_tokens_ratio` (tuned ÷ base mean response tokens) and `probe/key_point_recall_drop` (base − tuned
-    mean key-point recall, when the prompts carry key points)."""
+    """`probe/*` figures: the adapter's answers (`tuned`), the base model's, and the gate measures —
+    `probe/mean_tokens_ratio` (tuned ÷ base mean response tokens), `probe/key_point_recall_drop` (base − tuned
+    mean key-point recall, when the prompts carry key points) and `probe/loop_rate_increase` (tuned − base share of
+    answers that loop, when both were scored)."""
     figures = {f"probe/{key}": value for key, value in tuned.items()}
     figures.update({f"probe/base_{key}": value for key, value in base.items()})
     figures["probe/mean_tokens_ratio"] = _ratio(tuned["mean_response_tokens"], base["mean_response_tokens"])
     if "key_point_recall" in tuned and "key_point_recall" in base:
         figures["probe/key_point_recall_drop"] = base["key_point_recall"] - tuned["key_point_recall"]
+    if "loop_rate" in tuned and "loop_rate" in base:
+        figures["probe/loop_rate_increase"] = tuned["loop_rate"] - base["loop_rate"]
     return figures
 
 
@@ -53,7 +56,8 @@ def run_probes(
     cache_key: tuple,
 ) -> tuple[dict[str, float], list[dict]]:
     """Answer `rows` with `model` (its adapter on) and the base model (adapters off, cached); return the `probe/*`
-    figures and one record per prompt (`prompt`, `base`, `tuned`, token counts, key-point recall)."""
+    figures and one record per prompt (`prompt`, `base`, `tuned`, token counts, key-point recall, whether each answer
+    loops and whether it was cut at the length cap)."""
     prompts = [row["prompt"] for row in rows]
     gen = dict(max_new_tokens=max_new_tokens, batch_size=batch_size)
     tuned = generate_answers(model, tokenizer, prompts, **gen)
@@ -70,12 +74,16 @@ def run_probes(
         {
             "prompt": row["prompt"],
             **({"reference": row["reference"]} if "reference" in row else {}),
-            "base": b[0],
-            "tuned": t[0],
-            "base_tokens": b[1],
-            "tuned_tokens": t[1],
+            "base": b.text,
+            "tuned": t.text,
+            "base_tokens": b.tokens,
+            "tuned_tokens": t.tokens,
             "base_key_point_recall": bs.key_point_recall,
             "tuned_key_point_recall": ts.key_point_recall,
+            "base_loops": bs.loops,
+            "tuned_loops": ts.loops,
+            "base_truncated": b.truncated,
+            "tuned_truncated": t.truncated,
         }
         for row, b, t, bs, ts in zip(rows, base, tuned, base_scores, tuned_scores, strict=True)
     ]

@@ -157,7 +157,11 @@ def _check_eval(stage, base_dir: Path, path: KeyPath, out: Collector) -> None:
     drop = gates.max_key_point_recall_drop
     if drop is not None and not -1.0 <= drop <= 1.0:
         out.add(at + ("gates", "max_key_point_recall_drop"), f"{drop} must be in [-1, 1] (recall is in [0, 1])")
-    for key in ("max_mean_tokens_ratio", "max_key_point_recall_drop"):
+    for key, low in (("max_loop_rate", 0.0), ("max_loop_rate_increase", -1.0)):
+        limit = getattr(gates, key)
+        if limit is not None and not low <= limit <= 1.0:
+            out.add(at + ("gates", key), f"{limit} must be in [{low:g}, 1] (a loop rate is a share of answers)")
+    for key in ("max_mean_tokens_ratio", "max_key_point_recall_drop", "max_loop_rate", "max_loop_rate_increase"):
         if getattr(gates, key) is not None and ev.prompts is None:
             out.add(at + ("gates", key), "measures probe answers: set eval.prompts (JSONL prompts with key_points)")
 

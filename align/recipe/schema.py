@@ -166,6 +166,16 @@ class GatesConfig:
         "([0, 1]; 0.05 = five points). Guards against concise-but-incomplete. Needs `eval.prompts` with `key_points`.",
         default=None,
     )
+    max_loop_rate: float | None = doc(
+        "Most the share of probe answers that loop may be, in [0, 1] (an answer loops when it repeats a sentence or "
+        "list item, or a phrase four times back to back: `align.data.repetition`). Needs `eval.prompts`.",
+        default=None,
+    )
+    max_loop_rate_increase: float | None = doc(
+        "Most the probe loop rate may rise above the base model's, in [-1, 1] (tuned − base share of answers that "
+        "loop; 0 = no more looping than the base model). Needs `eval.prompts`.",
+        default=None,
+    )
 
 
 @dataclass

@@ -2,6 +2,7 @@
 that its report accounts for every candidate pair, and that what it writes is what recipes read and filter."""
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -18,7 +19,7 @@ from align.data.pair_builder import (
     write_pairs,
 )
 from align.data.rows import PreferenceRow
-from align.data.scoring import score_answer
+from align.data.scoring import concise_score, score_answer
 from align.errors import AlignError
 from align.selection import _keep, easy_to_hard
 
@@ -51,8 +52,8 @@ OTHER = (
 
 
 def words(tag: str, n: int = 5) -> str:
-    """A distinct answer of exactly `n` whitespace words."""
-    return " ".join([tag] + ["w"] * (n - 1))
+    """A distinct answer of exactly `n` whitespace words, all different (a word repeated back to back would loop)."""
+    return " ".join([tag] + [f"w{i}" for i in range(1, n)])
 
 
 def prompt(*answers, meta=None, labels=None, line=1, text="q") -> ScoredPrompt:
@@ -297,6 +298,29 @@ def test_negatives_give_one_row_with_the_best_separated_rejected_answers(tmp_pat
     path = tmp_path / "multi.jsonl"
     path.write_text(json.dumps(row) + "\n", encoding="utf-8")
     assert load_source(path)[0].num_rejected == 2
+
+
+def test_a_short_looping_answer_is_never_chosen_over_a_longer_complete_one():
+    """LOOPING (24 words, every key point, numbered steps) repeats its step 2 as step 4, so it loops. Without the
+    loop rule it would beat VERBOSE (59 words of filler): a shorter, actionable answer with the same recall. The
+    concise score of a looping answer is 0, so VERBOSE is chosen; ranked by the data, which prefers LOOPING (5 vs
+    4), the pair is dropped as chosen_loops instead of teaching the model to loop.
+    If this fails, the pair builder feeds the trainer pairs whose chosen answer degenerates."""
+    looping = (
+        "1. Bring water to a rolling boil. 2. Boil the eggs 11 minutes. 3. Use an ice bath. "
+        "4. Boil the eggs 11 minutes."
+    )
+    looping_scores = score_answer(EGGS, looping, KEY_POINTS)
+    verbose_scores = score_answer(EGGS, VERBOSE, KEY_POINTS)
+    assert looping_scores.loops and looping_scores.key_point_recall == 1.0 and not verbose_scores.loops
+    assert concise_score(replace(looping_scores, loops=False)) > concise_score(verbose_scores)
+    rows, _ = build_pairs([prompt(VERBOSE, looping, meta={"key_points": KEY_POINTS}, text=EGGS)])
+    assert [(row["chosen"], row["rejected"]) for row in rows] == [(VERBOSE, looping)]
+    data = prompt((looping, 5.0), (VERBOSE, 4.0), meta={"key_points": KEY_POINTS}, text=EGGS)
+    rows, report = build_pairs([data], BuildOptions(score="data"))
+    assert rows == [] and report.dropped["chosen_loops"] == 1
+    assert report.prompts_without_pairs == {"chosen_loops": 1}
+    check_accounting(report)
 
 
 # --- report --------------------------------------------------------------------------------------------------------

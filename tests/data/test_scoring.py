@@ -282,6 +282,25 @@ def test_length_within_the_budget_is_not_penalised():
     assert scores[0] == scores[1] > scores[2]
 
 
+def test_score_answer_measures_repetition():
+    """ "No, no, no, no, no, no": 4 trigrams, 3 repeats → repeated_ngram_share 0.75, and it loops; "Boil them." has
+    no trigram → 0.0 and does not loop. `truncated` stays None: only generation knows whether it hit its cap.
+    If this fails, the repetition figures never reach evaluations or the pair builder."""
+    looping = score_answer("Should I?", "No, no, no, no, no, no")
+    assert (looping.repeated_ngram_share, looping.loops, looping.truncated) == (0.75, True, None)
+    plain = score_answer("How do I boil eggs?", "Boil them.")
+    assert (plain.repeated_ngram_share, plain.loops) == (0.0, False)
+
+
+def test_a_looping_answer_scores_zero_whatever_else_it_has():
+    """The perfect answer of the formula test (R = A = 1, no penalties → 1.0) scores 0.0 once it loops, so it ties
+    with, and never beats, any answer that does not loop (the lowest possible score is 0).
+    If this fails, a complete answer that then repeats itself outranks a clean one in the pair builder."""
+    assert concise_score(AnswerScores(50, 50, 0.0, 0.0, 1.0, 1.0, loops=False)) == pytest.approx(1.0)
+    assert concise_score(AnswerScores(50, 50, 0.0, 0.0, 1.0, 1.0, loops=True)) == 0.0
+    assert concise_score(AnswerScores(50, 50, 0.0, 0.0, 1.0, None, loops=True)) == 0.0
+
+
 # --- the shipped seeds --------------------------------------------------------------------------------------------
 
 

@@ -1,12 +1,16 @@
 """A stand-in for greedy generation in probe tests: answers looked up by prompt, the adapter's or the base model's.
 
-`FakeModel` answers each prompt from `tuned` while its adapter is on and from `base` inside `disable_adapter()`, and
-records every generation call; `fake_generate` replaces `align.evaluation.probes.generate_answers`.
+`FakeModel` answers each prompt from `TUNED` (or its own `tuned` overrides) while its adapter is on and from `BASE`
+inside `disable_adapter()`, and records every generation call; `fake_generate` replaces
+`align.evaluation.probes.generate_answers`, reporting an answer as cut at the length cap when its token count reaches
+`max_new_tokens`.
 """
 
 from __future__ import annotations
 
 from contextlib import contextmanager
+
+from align.evaluation.generation import GeneratedAnswer
 
 PROMPTS = [
     {"prompt": "How do I list hidden files?", "key_points": ["run ls -a", "dotfiles"], "reference": "Run `ls -a`."},
@@ -30,6 +34,7 @@ class FakeModel:
     def __init__(self):
         self.adapter_on = True
         self.calls: list[dict] = []
+        self.tuned: dict[str, tuple[str, int]] = {}
 
     @contextmanager
     def disable_adapter(self):
@@ -49,5 +54,5 @@ def fake_generate(model, tokenizer, prompts, max_new_tokens=192, batch_size=8, p
             "batch_size": batch_size,
         }
     )
-    answers = TUNED if model.adapter_on else BASE
-    return [answers[prompt] for prompt in prompts]
+    answers = {**TUNED, **model.tuned} if model.adapter_on else BASE
+    return [GeneratedAnswer(*answers[prompt], answers[prompt][1] >= max_new_tokens) for prompt in prompts]

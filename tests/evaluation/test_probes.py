@@ -10,6 +10,9 @@ from align.evaluation import probes
 from align.evaluation.probes import BaseAnswers, load_probe_prompts, probe_figures, run_probes
 from tests.evaluation.probe_fakes import BASE, PROMPTS, FakeModel, fake_generate
 
+# No probe answer of probe_fakes loops, and none reaches max_new_tokens = 16.
+NO_LOOPS = {"base_loops": False, "tuned_loops": False, "base_truncated": False, "tuned_truncated": False}
+
 
 def test_probe_figures_by_hand():
     """Tuned 6 tokens vs base 8 → ratio 0.75; recall 0.5 vs 0.75 → drop 0.25 (base − tuned, so positive = worse).
@@ -34,6 +37,33 @@ def test_probe_figures_without_key_points_or_base_tokens():
     figures = probe_figures({"mean_response_tokens": 3.0}, {"mean_response_tokens": 0.0})
     assert "probe/key_point_recall_drop" not in figures
     assert figures["probe/mean_tokens_ratio"] == math.inf
+
+
+def test_loop_rate_increase_is_tuned_minus_base():
+    """Tuned loop rate 0.5, base 0.25 → increase 0.25 (positive = the adapter loops more); both rates are logged as
+    `probe/loop_rate` and `probe/base_loop_rate`. If this fails, the loop-increase gate reads base − tuned and passes
+    a run that made looping worse."""
+    figures = probe_figures(
+        {"mean_response_tokens": 4.0, "loop_rate": 0.5}, {"mean_response_tokens": 4.0, "loop_rate": 0.25}
+    )
+    assert figures["probe/loop_rate"] == 0.5 and figures["probe/base_loop_rate"] == 0.25
+    assert figures["probe/loop_rate_increase"] == 0.25
+
+
+def test_run_probes_reports_a_looping_answer_cut_at_the_cap(monkeypatch):
+    """The adapter answers prompt 2 with "No, no, no, no, no, no" in 16 tokens = max_new_tokens: it loops and was cut
+    at the cap. Tuned loop rate 1/2 = 0.5, base 0 → increase 0.5; tuned truncated_rate 0.5; the record says which
+    answer loops. If this fails, a degenerating adapter passes its probes unseen."""
+    monkeypatch.setattr(probes, "generate_answers", fake_generate)
+    model = FakeModel()
+    model.tuned = {PROMPTS[1]["prompt"]: ("No, no, no, no, no, no", 16)}
+    figures, records = run_probes(model, None, PROMPTS[:2], 16, 2, BaseAnswers(), ("probes.jsonl", 2, 16))
+    assert (figures["probe/loop_rate"], figures["probe/base_loop_rate"]) == (0.5, 0.0)
+    assert figures["probe/loop_rate_increase"] == 0.5 and figures["probe/truncated_rate"] == 0.5
+    assert [(r["tuned_loops"], r["tuned_truncated"], r["base_loops"]) for r in records] == [
+        (False, False, False),
+        (True, True, False),
+    ]
 
 
 def test_load_probe_prompts_keeps_the_first_ones(tmp_path):
@@ -85,6 +115,7 @@ def test_run_probes_figures_and_records_by_hand(monkeypatch):
             "tuned_tokens": 4,
             "base_key_point_recall": 1.0,
             "tuned_key_point_recall": 0.5,
+            **NO_LOOPS,
         },
         {
             "prompt": PROMPTS[1]["prompt"],
@@ -94,6 +125,7 @@ def test_run_probes_figures_and_records_by_hand(monkeypatch):
             "tuned_tokens": 3,
             "base_key_point_recall": 1.0,
             "tuned_key_point_recall": 1.0,
+            **NO_LOOPS,
         },
     ]
     assert [(c["adapter_on"], c["max_new_tokens"], c["batch_size"]) for c in model.calls] == [

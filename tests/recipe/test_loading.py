@@ -181,6 +181,25 @@ stages:
     assert "gates.max_key_point_recall_drop: 2.0 must be in [-1, 1]" in text
 
 
+def test_loop_gates_need_probe_prompts_and_limits_in_range(recipe_dir):
+    """`max_loop_rate: 1.5` (a share cannot pass 1) and `max_loop_rate_increase: -2` (tuned − base of two shares is
+    at least −1) are refused at their keys, and without `eval.prompts` each says to set it; in-range limits with
+    prompts load. If this fails, a loop gate that can never be met or never be measured is found only after
+    training."""
+    gates = "    eval:\n      gates: {max_loop_rate: 1.5, max_loop_rate_increase: -2}\n"
+    text = "\n".join(_problems(recipe_dir("r.yaml", GOOD + gates)))
+    assert "gates.max_loop_rate: 1.5 must be in [0, 1] (a loop rate is a share of answers)" in text
+    assert "gates.max_loop_rate_increase: -2.0 must be in [-1, 1] (a loop rate is a share of answers)" in text
+    for key in ("max_loop_rate", "max_loop_rate_increase"):
+        assert f"gates.{key}: measures probe answers: set eval.prompts" in text
+    recipe_dir("probes.jsonl", '{"prompt": "q"}\n')
+    good = (
+        GOOD + "    eval:\n      prompts: probes.jsonl\n      gates: {max_loop_rate: 0.1, max_loop_rate_increase: 0}\n"
+    )
+    loaded_gates = load_recipe(recipe_dir("g.yaml", good)).recipe.stages[0].eval.gates
+    assert (loaded_gates.max_loop_rate, loaded_gates.max_loop_rate_increase) == (0.1, 0.0)
+
+
 def test_two_reward_terms_without_a_marked_one_are_refused_at_the_loss_line(recipe_dir):
     """`loss: [dpo, ipo]`: both give preference rewards and none says which to report, so the metrics and the
     min_pair_accuracy gate would depend on list order: one line at the loss key; `rewards: true` on one fixes it,

@@ -2,7 +2,8 @@
 
 Input is scored data (`ScoredPrompt`s: a prompt with two or more completions, scored by the data or not). Per prompt
 the builder ranks the completions, forms every candidate pair (each of the n·(n−1)/2 two-answer combinations), drops
-the unusable ones (identical, tied, margin too small, concise scorer disagreeing, lengths too different), keeps at most
+the unusable ones (identical, tied, chosen answer looping, margin too small, concise scorer disagreeing, lengths too
+different), keeps at most
 N diverse pairs, then across the dataset limits how often the shorter answer wins. Each written row carries `margin`,
 `difficulty` and `kind` columns, which recipes filter (`kinds`, `difficulties`, `min_margin`) and order
 (`easy_to_hard`) by. Every candidate pair is either written or counted under the reason it was dropped.
@@ -26,6 +27,7 @@ from align.errors import AlignError, Problem
 DROP_REASONS = (
     "identical_answers",
     "tied",
+    "chosen_loops",
     "below_min_margin",
     "concise_disagrees",
     "length_ratio",
@@ -143,6 +145,11 @@ def _check_pair(better: _Answer, worse: _Answer, options: BuildOptions, ranked_b
         return "identical_answers", margin
     if margin <= 0:
         return "tied", margin
+    if better.metrics.loops:
+        # Whatever the data's scores say, a pair teaching the model to prefer a looping answer (one that repeats a
+        # sentence or phrase, `align.data.repetition`) teaches it to degenerate. Under the concise score a looping
+        # answer scores 0, so it can only tie and never gets here.
+        return "chosen_loops", margin
     if margin < options.min_margin:
         return "below_min_margin", margin
     if ranked_by == "both" and round(better.concise - worse.concise, DECIMALS) <= 0:
