@@ -7,8 +7,7 @@ from typing import Any
 
 from align.stages.kind import StageKind, rows_dropped_for_long_prompts
 
-# Formats a kto stage reads: its own, and the pair formats (each pair split into a desirable and undesirable rows).
-KTO_FORMATS = ("auto", "kto", "standard", "conversational", "implicit_prompt")
+# The fields a kto stage's sources may map: the `kto` format's, and the pair formats' (pairs are split into rows).
 KTO_COLUMNS = ("prompt", "completion", "label", "chosen", "rejected")
 # trl's loss types that estimate the KL term from mismatched prompt/completion pairs within a batch.
 NO_KL_LOSS = "apo_zero_unpaired"
@@ -36,11 +35,6 @@ class KtoStage(StageKind):
     takes_loss = False
 
     def check_source(self, source, path, out) -> None:
-        if source.format not in KTO_FORMATS:
-            out.add(
-                path + ("format",),
-                f"kto stages read `kto` rows (prompt, completion, label) or pairs; use one of {', '.join(KTO_FORMATS)}",
-            )
         unknown = sorted(set(source.columns) - set(KTO_COLUMNS))
         if unknown:
             out.add(path + ("columns", unknown[0]), f"kto stages map only {', '.join(KTO_COLUMNS)}")

@@ -23,6 +23,13 @@ class PreferenceStage(StageKind):
     refusal_groups = ("loss", "model_loading")
     takes_loss = True
 
+    def check_source(self, source, path, out) -> None:
+        if source.format == "kto":
+            out.add(
+                path + ("format",),
+                "kto rows (one labelled answer each) are not pairs; read them in a `kind: kto` stage",
+            )
+
     def check_stage(self, stage, raw: dict, training: dict, path, out) -> None:
         self._check_loss_needs(stage, training, path, out)
         if stage.micro_batch_tokens is not None:

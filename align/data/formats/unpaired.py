@@ -34,6 +34,9 @@ def _turns(value, row: Fields, key: str, role: str) -> list[dict]:
     """A string as one `role` message, or a checked message list (an answer must open with the assistant)."""
     if isinstance(value, str):
         return [{"role": role, "content": string(value, row, key)}]
+    if not isinstance(value, list):
+        code = "empty_field" if value is None else "wrong_type"
+        raise row.fail(key, f"must be a string or a list of {{role, content}} messages, got {kind_of(value)}", code)
     return messages(value, row, key, answer=role == "assistant")
 
 
