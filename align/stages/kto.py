@@ -19,7 +19,8 @@ _REFERENCE_SYNC = (
 
 def _training_key(raw: dict, path, key: str):
     """Where `training.<key>` was set: the stage's own `training`, else the recipe's top-level one."""
-    return path + ("training", key) if key in (raw.get("training") or {}) else ("training", key)
+    own = raw.get("training")
+    return path + ("training", key) if isinstance(own, dict) and key in own else ("training", key)
 
 
 class KtoStage(StageKind):
