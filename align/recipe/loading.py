@@ -103,7 +103,7 @@ def _convert_loss(tp: Any, value: Any, path: KeyPath, out: Collector) -> Any:
 
 def _convert_kind(tp: Any, value: Any, path: KeyPath, out: Collector) -> Any:
     """`kind:` names a stage kind registered in `align.stages` (asked at load time, so a registered kind is known)."""
-    if value in STAGE_KINDS:
+    if isinstance(value, str) and value in STAGE_KINDS:  # a mapping or list here is unhashable, not a lookup miss
         return value
     out.add(path, f"{value!r} is not a stage kind; use one of {', '.join(repr(k) for k in STAGE_KINDS)}")
     return _MISSING
