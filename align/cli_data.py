@@ -45,7 +45,7 @@ def _add_inspect(sub) -> None:
         "--format",
         default="auto",
         help="row format of a data file (auto, standard, "
-        "conversational, implicit_prompt, scored, completion); default auto",
+        "conversational, implicit_prompt, scored, completion, kto); default auto",
     )
     inspect.add_argument(
         "--model",

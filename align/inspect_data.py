@@ -115,7 +115,7 @@ def _render_stats(stats: dict) -> list[str]:
     lines = ["  " + _table(header, rows, "")[0], *_table(header, rows, "  ")[1:]]
     if "chosen_shorter_share" in stats:
         lines.append(f"  chosen shorter than rejected: {stats['chosen_shorter_share']:.1%} of pairs")
-    for label in ("kind", "difficulty", "domain"):
+    for label in ("label", "kind", "difficulty", "domain"):
         counts = stats.get(f"{label}_counts")
         if counts:
             lines.append(f"  {label}: " + ", ".join(f"{name} {n}" for name, n in counts.items()))

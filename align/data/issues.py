@@ -83,11 +83,8 @@ class RowIssues:
 
 
 def answer_key(row) -> tuple:
-    """What makes two rows the same example: prompt and answers (a `PreferenceRow` or a `CompletionRow`)."""
-    if hasattr(row, "completion"):
-        return (row.prompt.strip(), row.completion.strip())
-    rejected = (row.rejected,) if isinstance(row.rejected, str) else tuple(row.rejected)
-    return (row.prompt.strip(), row.chosen.strip(), tuple(answer.strip() for answer in rejected))
+    """What makes two rows the same example: prompt and answers, as the row type defines it (`row.key()`)."""
+    return row.key()
 
 
 def _where(row):

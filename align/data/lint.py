@@ -14,7 +14,7 @@ from align.data.formats.normalise import ScoredPrompt, detect_format
 from align.data.formats.readers import Location, read_records, resolve_input
 from align.data.formats.sources import load_source
 from align.data.issues import RowIssues
-from align.data.rows import CompletionRow, PreferenceRow
+from align.data.rows import CompletionRow, KtoRow, PreferenceRow
 from align.data.stats import row_statistics
 from align.data.token_lengths import sequence_lengths
 from align.errors import AlignError
@@ -60,7 +60,7 @@ class SourceReport:
 
 
 def _answers(row) -> list[str]:
-    if isinstance(row, CompletionRow):
+    if isinstance(row, (CompletionRow, KtoRow)):
         return [row.completion]
     if isinstance(row, ScoredPrompt):
         return [text for text, _ in row.completions]
@@ -68,7 +68,7 @@ def _answers(row) -> list[str]:
 
 
 def _answer_keys(row) -> list[str]:
-    if isinstance(row, CompletionRow):
+    if isinstance(row, (CompletionRow, KtoRow)):
         return ["completion"]
     if isinstance(row, ScoredPrompt):
         return [f"completions[{i}]" for i in range(len(row.completions))]
@@ -78,7 +78,7 @@ def _answer_keys(row) -> list[str]:
 
 
 def _prompt(row):
-    messages = row.meta.get("messages") if isinstance(row, PreferenceRow) else None
+    messages = row.meta.get("messages") if isinstance(row, (PreferenceRow, KtoRow)) else None
     return messages["prompt"] if messages else row.prompt
 
 
@@ -114,7 +114,8 @@ def lint_source(
 ) -> SourceReport:
     """Read every row of a source, counting each bad row by kind instead of stopping, then measure the good ones.
 
-    `format="completion"` lints SFT rows. `max_length` (needs `tokenizer`) adds the `too_long` check.
+    `format="completion"` lints SFT rows, `format="kto"` labelled (KTO) rows. `max_length` (needs `tokenizer`) adds
+    the `too_long` check.
     """
     report = SourceReport(str(path), format=format, max_length=max_length)
     try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-from align.data.rows import PreferenceRow
+from align.data.rows import KtoRow, PreferenceRow
 from align.errors import AlignError, Problem
 
 
@@ -19,14 +19,16 @@ def load_preference_rows(
 ) -> list[PreferenceRow]:
     """Every row of a preference source (any reader, any pair format), in order, normalised to `PreferenceRow`s.
 
-    Scored multi-completion sources hold no pairs yet, and SFT rows none at all: both are errors here (the first
-    pointing at `align data build`). With `issues`, bad rows are counted there and left out instead of raising.
+    Scored multi-completion sources hold no pairs yet, and SFT and KTO rows none at all: all are errors here (the
+    first pointing at `align data build`). With `issues`, bad rows are counted there and left out instead of raising.
     """
     from align.data.formats import ScoredPrompt, load_source
 
     rows = load_source(path, format, columns, base_dir, split, issues=issues)
     if isinstance(rows[0], ScoredPrompt):
         raise AlignError(Problem(str(path), "holds scored completions, not pairs; build pairs with `align data build`"))
+    if isinstance(rows[0], KtoRow):
+        raise AlignError(Problem(str(path), "holds labelled (KTO) rows, not pairs; use it in a `kind: kto` stage"))
     if not isinstance(rows[0], PreferenceRow):
         raise AlignError(Problem(str(path), "holds prompt → completion rows, not pairs; use it in a `kind: sft` stage"))
     return rows

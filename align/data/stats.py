@@ -1,5 +1,6 @@
 """Statistics of a set of rows for `align data inspect`: length distributions, how often the chosen answer is the
-shorter one, label counts, and the concise scorer's summaries of chosen vs rejected answers."""
+shorter one, label counts (desirable/undesirable for KTO rows; kind, difficulty, domain), and the concise scorer's
+summaries of chosen vs rejected (or desirable vs undesirable) answers."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import statistics
 from collections import Counter
 
 from align.data.formats.normalise import ScoredPrompt
-from align.data.rows import CompletionRow
+from align.data.rows import CompletionRow, KtoRow
 from align.data.scoring import concise_score, count_words, score_answer
 
 SCORE_FIELDS = ("words", "filler_rate", "restatement", "actionability", "key_point_recall")
@@ -33,9 +34,12 @@ def distribution(values: list[float]) -> dict:
 
 
 def _fields(row) -> dict[str, list[str]]:
-    """The row's answers by role: chosen/rejected, completion, or a scored prompt's completions."""
+    """The row's answers by role: chosen/rejected, completion, desirable/undesirable (KTO), or a scored prompt's
+    completions."""
     if isinstance(row, CompletionRow):
         return {"completion": [row.completion]}
+    if isinstance(row, KtoRow):
+        return {row.role: [row.completion]}
     if isinstance(row, ScoredPrompt):
         return {"completions": [text for text, _ in row.completions]}
     return {"chosen": [row.chosen], "rejected": [row.rejected] if isinstance(row.rejected, str) else list(row.rejected)}
@@ -117,6 +121,9 @@ def row_statistics(rows: list, token_lengths: list | None = None) -> dict:
     share = _chosen_shorter_share(lengths, rows)
     if share is not None:
         stats["chosen_shorter_share"] = share
+    verdicts = Counter(row.role for row in rows if isinstance(row, KtoRow))
+    if verdicts:
+        stats["label_counts"] = dict(sorted(verdicts.items()))
     for label in ("kind", "difficulty", "domain"):
         counts = Counter(str(row.meta[label]) for row in rows if label in row.meta)
         if counts:

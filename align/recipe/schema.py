@@ -56,13 +56,15 @@ class SourceConfig:
     path: str = doc(
         "A JSONL, JSON, CSV or Parquet file or a save_to_disk folder (relative to the recipe), or a Hub dataset id. "
         "Preference stages read `prompt`, `chosen`, `rejected` (a string, or a list for K negatives); sft stages "
-        "read `prompt` and `completion` (or `chosen`). Other columns are kept (e.g. `kind`)."
+        "read `prompt` and `completion` (or `chosen`); kto stages read `prompt`, `completion`, `label` (or pairs). "
+        "Other columns are kept (e.g. `kind`)."
     )
-    format: Literal["auto", "standard", "conversational", "implicit_prompt"] = doc(
+    format: Literal["auto", "standard", "conversational", "implicit_prompt", "kto"] = doc(
         "Row format: `standard` strings; `conversational` {role, content} message lists; `implicit_prompt` only "
-        "`chosen`/`rejected` transcripts whose shared beginning is the prompt; `auto` detects it from the first row. "
-        "sft stages always read prompt → completion rows. Scored multi-completion data becomes pairs with "
-        "`align data build` first.",
+        "`chosen`/`rejected` transcripts whose shared beginning is the prompt; `kto` prompt, completion and a "
+        '`label` (true = desirable, false = undesirable; 1/0 and "true"/"false" text too) for kto stages; '
+        "`auto` detects it from the first row. sft stages always read prompt → completion rows. Scored "
+        "multi-completion data becomes pairs with `align data build` first.",
         default="auto",
     )
     columns: dict = doc(

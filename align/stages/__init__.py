@@ -7,10 +7,11 @@ asked of `stage_kind(stage.kind)`; nothing else in align compares kind names.
 from __future__ import annotations
 
 from align.stages.kind import StageKind
+from align.stages.kto import KtoStage
 from align.stages.preference import PreferenceStage
 from align.stages.sft import SftStage
 
-STAGE_KINDS: dict[str, StageKind] = {kind.name: kind for kind in (PreferenceStage(), SftStage())}
+STAGE_KINDS: dict[str, StageKind] = {kind.name: kind for kind in (PreferenceStage(), SftStage(), KtoStage())}
 
 #: The kind a stage is when the recipe does not say.
 DEFAULT_KIND = "preference"

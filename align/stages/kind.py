@@ -7,6 +7,7 @@ A kind (`preference`, `sft`, …) is one module in `align.stages` defining a sub
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
@@ -16,6 +17,23 @@ if TYPE_CHECKING:
     from align.recipe.schema import SourceConfig, StageConfig
     from align.recipe.typed import Collector
     from align.recipe.yaml_source import KeyPath
+
+logger = logging.getLogger(__name__)
+
+
+def rows_dropped_for_long_prompts(stage: StageConfig, offered: int, trainer) -> int:
+    """For kinds whose trl trainer drops rows whose prompt alone fills `max_length` (DPO, KTO): how many of the
+    `offered` train + held-out rows it dropped, with a warning, so nothing disappears silently."""
+    kept = len(trainer.train_dataset) + (len(trainer.eval_dataset) if trainer.eval_dataset is not None else 0)
+    dropped = offered - kept
+    if dropped:
+        logger.warning(
+            "stage %s: %d rows dropped because their prompt alone fills max_length=%s; raise max_length to keep them",
+            stage.name,
+            dropped,
+            trainer.args.max_length,
+        )
+    return dropped
 
 
 class StageKind:

@@ -4,13 +4,10 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from align.errors import AlignError
-from align.stages.kind import StageKind
-
-logger = logging.getLogger(__name__)
+from align.stages.kind import StageKind, rows_dropped_for_long_prompts
 
 
 def _terms(stage):
@@ -25,6 +22,13 @@ class PreferenceStage(StageKind):
     trl_config = "DPOConfig"
     refusal_groups = ("loss", "model_loading")
     takes_loss = True
+
+    def check_source(self, source, path, out) -> None:
+        if source.format == "kto":
+            out.add(
+                path + ("format",),
+                "kto rows (one labelled answer each) are not pairs; read them in a `kind: kto` stage",
+            )
 
     def check_stage(self, stage, raw: dict, training: dict, path, out) -> None:
         self._check_loss_needs(stage, training, path, out)
@@ -83,17 +87,7 @@ class PreferenceStage(StageKind):
 
     def dropped_rows(self, stage, offered: int, trainer) -> int:
         """Rows trl dropped because the prompt alone fills `max_length`, with a warning: nothing disappears silently."""
-        kept = len(trainer.train_dataset) + (len(trainer.eval_dataset) if trainer.eval_dataset is not None else 0)
-        dropped = offered - kept
-        if dropped:
-            logger.warning(
-                "stage %s: %d rows dropped because their prompt alone fills max_length=%s; "
-                "raise max_length to keep them",
-                stage.name,
-                dropped,
-                trainer.args.max_length,
-            )
-        return dropped
+        return rows_dropped_for_long_prompts(stage, offered, trainer)
 
     def loss_terms(self, stage) -> list[dict]:
         return [{"name": t.name, "weight": t.weight, **t.params} for t in stage.loss]

@@ -68,3 +68,11 @@ def test_micro_batch_tokens_and_pair_gate_checks(recipe_dir):
     )
     assert any("stages[0].micro_batch_tokens" in p and "batch_layout: packed" in p for p in problems), problems
     assert any("min_pair_accuracy" in p and "needs held-out pairs" in p for p in problems), problems
+
+
+def test_a_kto_source_format_is_refused_at_its_key(recipe_dir):
+    """`format: kto` on a preference stage's source is one problem at that key pointing at `kind: kto`. If this
+    fails, the mistake surfaces only when training reads the file."""
+    recipe = recipe_dir("r.yaml", _stage().replace("{path: pairs.jsonl}", "{path: pairs.jsonl, format: kto}"))
+    (problem,) = recipe_problems(recipe)
+    assert "stages[0].data.train[0].format" in problem and "`kind: kto` stage" in problem

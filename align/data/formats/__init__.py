@@ -1,6 +1,6 @@
 """Preference data in many shapes: readers by container (JSONL, JSON, CSV, Parquet, save_to_disk folders, Hub ids),
-normalisers by format (standard, conversational, implicit_prompt, scored, completion), and loading/mixing whole
-sources."""
+normalisers by format (standard, conversational, implicit_prompt, scored, completion, kto), and loading/mixing
+whole sources."""
 
 from align.data.formats.normalise import (
     FIELDS,
@@ -19,6 +19,7 @@ from align.data.formats.normalise import (
 )
 from align.data.formats.readers import READERS, Location, Record, read_records, register_reader
 from align.data.formats.sources import load_source, mix_sources
+from align.data.formats.unpaired import normalise_kto, parse_label
 
 __all__ = [
     "FIELDS",
@@ -36,8 +37,10 @@ __all__ = [
     "normalise_completion",
     "normalise_conversational",
     "normalise_implicit_prompt",
+    "normalise_kto",
     "normalise_scored",
     "normalise_standard",
+    "parse_label",
     "read_records",
     "register_format",
     "register_reader",

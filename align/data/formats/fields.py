@@ -116,14 +116,15 @@ def rejected_turns(value, row: Fields, key: str, answer: bool = True) -> list[di
     return messages(value, row, key, answer)
 
 
-def _flatten(turns: list[dict]) -> str:
+def flatten_turns(turns: list[dict]) -> str:
     """Messages as one string, for the row's plain-text fields (prompt grouping, models without a chat template)."""
     if len(turns) == 1:
         return turns[0]["content"]
     return "\n\n".join(f"{turn['role']}: {turn['content']}" for turn in turns)
 
 
-def _plain(turns: list[dict], role: str) -> bool:
+def is_plain_turn(turns: list[dict], role: str) -> bool:
+    """One message from `role` with nothing but its content: plain strings keep all of it."""
     return len(turns) == 1 and turns[0]["role"] == role and set(turns[0]) == {"role", "content"}
 
 
@@ -132,15 +133,15 @@ def conversation_row(prompt: list[dict], chosen: list[dict], rejected: list, row
     full messages in `meta["messages"]`, since the plain strings alone would lose turns, roles or extra keys."""
     k_negatives = is_k_lists(rejected)
     negatives = rejected if k_negatives else [rejected]
-    texts = [_flatten(turns) for turns in negatives]
-    chosen_text = _flatten(chosen)
+    texts = [flatten_turns(turns) for turns in negatives]
+    chosen_text = flatten_turns(chosen)
     distinct_answers(chosen_text, texts, row)
     meta = row.meta()
-    if not (_plain(prompt, "user") and all(_plain(turns, "assistant") for turns in [chosen, *negatives])):
+    if not (is_plain_turn(prompt, "user") and all(is_plain_turn(turns, "assistant") for turns in [chosen, *negatives])):
         meta["messages"] = {"prompt": prompt, "chosen": chosen, "rejected": rejected}
     answers = texts if k_negatives else texts[0]
     where = row.where
-    return PreferenceRow(_flatten(prompt), chosen_text, answers, source=where.source, line=where.number, meta=meta)
+    return PreferenceRow(flatten_turns(prompt), chosen_text, answers, source=where.source, line=where.number, meta=meta)
 
 
 def _transcript_key(row: Fields, index: int, k_negatives: bool) -> str:

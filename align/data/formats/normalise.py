@@ -1,4 +1,5 @@
-"""Normalisers: one raw record, whatever its column names, → a `PreferenceRow` (a `ScoredPrompt` for scored data).
+"""Normalisers: one raw record, whatever its column names, → a `PreferenceRow` (a `ScoredPrompt` for scored data,
+a `CompletionRow` for SFT rows; the `kto` format's `KtoRow` is in `unpaired.py`).
 
 Each format is a function registered by name in `FORMATS`; `detect_format` picks one from a record's columns. Errors
 name the file, the line or row, and the field as the user's own file spells it (after column mapping).
@@ -243,8 +244,8 @@ def detect_format(record: Record | dict, columns: Mapping[str, str] | None = Non
     """The format a record's columns (after `columns` mapping) suggest; AlignError when none fits.
 
     prompt+chosen+rejected is `conversational` when the prompt or chosen is a list (messages), else `standard`;
-    chosen+rejected without a prompt is `implicit_prompt`; prompt+completions is `scored`; prompt+completion is
-    `completion` (SFT rows).
+    chosen+rejected without a prompt is `implicit_prompt`; prompt+completions is `scored`; prompt+completion+label is
+    `kto` (unpaired feedback); prompt+completion is `completion` (SFT rows).
     """
     data = record.data if isinstance(record, Record) else record
     columns = dict(columns or {})
@@ -260,11 +261,11 @@ def detect_format(record: Record | dict, columns: Mapping[str, str] | None = Non
     if has("completions"):
         return "scored"
     if has("prompt") and has("completion"):
-        return "completion"
+        return "kto" if has("label") else "completion"
     message = (
         f"cannot tell the data format from its columns ({', '.join(map(str, data)) or 'none'}); expected prompt, "
-        "chosen, rejected (standard/conversational), chosen, rejected (implicit_prompt) or prompt, completions "
-        "(scored) or prompt, completion (completion, for SFT); name the format, and map other column names with "
-        "`columns`"
+        "chosen, rejected (standard/conversational), chosen, rejected (implicit_prompt), prompt, completions "
+        "(scored), prompt, completion, label (kto) or prompt, completion (completion, for SFT); name the format, "
+        "and map other column names with `columns`"
     )
     raise AlignError(record.where.problem(message) if isinstance(record, Record) else Problem("record", message))
