@@ -143,11 +143,11 @@ def _train_stages(
     step_offset = point.step_offset if point else 0
     done = set(point.finished_names) if point else set()
     for stage in (stage for stage in recipe.stages if stage.name not in done):
-        rows = stage_rows(loaded, stage, recipe.seed)
         if stage.adapter == "new" and hasattr(model, "peft_config"):
             # Remove the LoRA layers without merging them: the base weights are untouched, so a fresh adapter starts
             # from the base model; the previous adapters are already saved in their stage folders.
             model = model.unload()
+        rows, generated = _stage_rows(loaded, run, stage, model)
         logger.info("stage %s: %d training rows, %d held-out rows", stage.name, len(rows.train), len(rows.held_out))
         checkpoint = point.checkpoint if point and stage.name == point.next_stage else None
         resume_from = str(checkpoint) if checkpoint else None
@@ -155,6 +155,8 @@ def _train_stages(
         model = result.model if result.adapter_state is None else _unsharded_policy(recipe, result)
         step_offset += result.steps
         stage_summary = {**result.summary, "rows": rows.counts}
+        if generated is not None:
+            stage_summary["generated"] = {**generated.report, "reused": generated.reused}
         summary["stages"].append(stage_summary)
         try:
             stage_summary.update(check_stage(loaded, run, stage, model, step_offset, result.summary["eval"]))
@@ -168,6 +170,19 @@ def _train_stages(
     summary.update(total_steps=step_offset, finished_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"), status="finished")
     if state.is_main_process:
         outputs.write_summary(summary)
+
+
+def _stage_rows(loaded: LoadedRecipe, run: RunContext, stage, model):
+    """The stage's rows, and its on-policy rows' `GeneratedRows` (None for a stage without `data.generate`): those
+    are sampled from `model`, the policy the stage starts from, with a seed of their own per stage."""
+    generated = None
+    if stage.data.generate is not None:
+        from align.on_policy.generated import generated_source
+
+        position = [s.name for s in loaded.recipe.stages].index(stage.name)
+        generated = generated_source(run, loaded, stage, model, loaded.recipe.seed + position)
+    source = generated.source if generated is not None else None
+    return stage_rows(loaded, stage, loaded.recipe.seed, source), generated
 
 
 def check_stage(

@@ -13,7 +13,11 @@ from align.stages import stage_kind
 
 @dataclass
 class StagePlan:
-    """One stage's plan. Tokens count prompt + completion(s) per row, capped at `max_length` per sequence."""
+    """One stage's plan. Tokens count prompt + completion(s) per row, capped at `max_length` per sequence.
+
+    A stage that samples its rows (`data.generate`) is planned at its most: `generated_rows` is the most rows its
+    prompts can give (each generated answer counted at `max_new_tokens`), included in `train_rows`, `steps` and
+    `train_tokens`, which are then upper bounds (`bound`)."""
 
     name: str
     kind: str
@@ -23,6 +27,11 @@ class StagePlan:
     loss: str
     reference: str
     train_tokens: int
+    generated_rows: int = 0
+
+    @property
+    def bound(self) -> bool:
+        return self.generated_rows > 0
 
 
 def _sequence_tokens(tokenizer, prompt: str, answer: str, max_length: int | None) -> int:
@@ -50,22 +59,41 @@ def _steps(config, rows: int) -> int:
     return math.ceil(rows / per_step) * math.ceil(config.num_train_epochs)
 
 
+def _generated_bound(loaded: LoadedRecipe, stage: StageConfig, tokenizer, max_length: int | None) -> tuple[int, int]:
+    """The most rows a stage's `data.generate` can give, and the most tokens they hold (every answer at its cap)."""
+    from align.on_policy.prompts import load_prompt_rows
+
+    settings = stage.data.generate
+    prompts = load_prompt_rows(loaded.resolve_path(settings.prompts), settings.columns, settings.max_prompts)
+    kind = stage_kind(stage.kind)
+    rows = kind.generated_rows_bound(settings, len(prompts))
+    answers = kind.generated_answers_per_row(settings)
+    prompt_tokens = max(len(tokenizer(p.prompt)["input_ids"]) for p in prompts)
+    sequence = prompt_tokens + settings.max_new_tokens
+    return rows, rows * answers * (min(sequence, max_length) if max_length else sequence)
+
+
 def plan_stage(loaded: LoadedRecipe, stage: StageConfig, tokenizer) -> StagePlan:
     from align.selection import stage_rows
 
-    train, held, _ = stage_rows(loaded, stage, loaded.recipe.seed)
     config = planning_config(stage.kind, loaded.stage_training(stage))
+    train, held = stage_rows(loaded, stage, loaded.recipe.seed)[:2] if stage.data.train else ([], [])
+    generated, generated_tokens = 0, 0
+    if stage.data.generate is not None:
+        generated, generated_tokens = _generated_bound(loaded, stage, tokenizer, config.max_length)
     epochs = math.ceil(config.num_train_epochs) if not (config.max_steps and config.max_steps > 0) else 1
     kind = stage_kind(stage.kind)
+    tokens = sum(_row_tokens(tokenizer, row, config.max_length) for row in train) + generated_tokens
     return StagePlan(
         name=stage.name,
         kind=stage.kind,
-        train_rows=len(train),
+        train_rows=len(train) + generated,
         eval_rows=len(held),
-        steps=_steps(config, len(train)),
+        steps=_steps(config, len(train) + generated),
         loss=kind.loss_label(stage),
         reference=kind.reference_label(stage),
-        train_tokens=epochs * sum(_row_tokens(tokenizer, row, config.max_length) for row in train),
+        train_tokens=epochs * tokens,
+        generated_rows=generated,
     )
 
 
@@ -77,23 +105,37 @@ def plan_recipe(loaded: LoadedRecipe) -> list[StagePlan]:
     return [plan_stage(loaded, stage, tokenizer) for stage in loaded.recipe.stages]
 
 
+def _at_most(plan: StagePlan, cell: str) -> str:
+    return f"≤{cell}" if plan.bound else cell
+
+
 def format_plan(plans: list[StagePlan]) -> str:
-    """A fixed-width table, one stage per line, with a total."""
+    """A fixed-width table, one stage per line, with a total; `≤` marks upper bounds (stages that sample rows)."""
     header = ("stage", "kind", "rows", "eval", "steps", "loss", "reference", "tokens")
     lines = [
-        [p.name, p.kind, str(p.train_rows), str(p.eval_rows), str(p.steps), p.loss, p.reference, f"{p.train_tokens:,}"]
+        [
+            p.name,
+            p.kind,
+            _at_most(p, str(p.train_rows)),
+            str(p.eval_rows),
+            _at_most(p, str(p.steps)),
+            p.loss,
+            p.reference,
+            _at_most(p, f"{p.train_tokens:,}"),
+        ]
         for p in plans
     ]
+    bound = "≤" if any(p.bound for p in plans) else ""
     lines.append(
         [
             "total",
             "",
-            str(sum(p.train_rows for p in plans)),
+            bound + str(sum(p.train_rows for p in plans)),
             str(sum(p.eval_rows for p in plans)),
-            str(sum(p.steps for p in plans)),
+            bound + str(sum(p.steps for p in plans)),
             "",
             "",
-            f"{sum(p.train_tokens for p in plans):,}",
+            bound + f"{sum(p.train_tokens for p in plans):,}",
         ]
     )
     widths = [max(len(row[i]) for row in [header, *lines]) for i in range(len(header))]

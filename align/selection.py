@@ -12,6 +12,7 @@ from align.data.formats import mix_sources
 from align.data.issues import RowIssues, drop_duplicates
 from align.errors import AlignError, Problem
 from align.recipe import LoadedRecipe, StageConfig
+from align.recipe.schema import SourceConfig
 from align.stages import stage_kind
 
 DIFFICULTY_RANK = {"easy": 0, "medium": 1, "hard": 2}
@@ -79,10 +80,11 @@ def _read_source(loaded: LoadedRecipe, stage: StageConfig, source, issues: RowIs
     return stage_kind(stage.kind).read_rows(source, loaded.base_dir, issues)
 
 
-def _read_train(loaded: LoadedRecipe, stage: StageConfig, issues) -> tuple[list, dict | None]:
-    """The stage's training rows from all its sources (a row repeated across sources counts as a duplicate), mixed
-    by weight when `mix_total` is set (with a report)."""
-    parts = [(_read_source(loaded, stage, source, issues), source.weight) for source in stage.data.train]
+def _read_train(loaded: LoadedRecipe, stage: StageConfig, issues, generated) -> tuple[list, dict | None]:
+    """The stage's training rows from all its sources and its `generated` (on-policy) source, if any (a row
+    repeated across sources counts as a duplicate), mixed by weight when `mix_total` is set (with a report)."""
+    sources = [*stage.data.train, *([generated] if generated is not None else [])]
+    parts = [(_read_source(loaded, stage, source, issues), source.weight) for source in sources]
     if len(parts) > 1:
         seen_before: list = []
         for index, (rows, weight) in enumerate(parts):
@@ -94,14 +96,15 @@ def _read_train(loaded: LoadedRecipe, stage: StageConfig, issues) -> tuple[list,
     return mix_sources(parts, seed=loaded.recipe.seed, total=stage.data.mix_total)
 
 
-def stage_rows(loaded: LoadedRecipe, stage: StageConfig, seed: int) -> StageRows:
+def stage_rows(loaded: LoadedRecipe, stage: StageConfig, seed: int, generated: SourceConfig | None = None) -> StageRows:
     """Training rows (in training order), held-out rows, and counts of what was filtered or left unused.
 
-    Held-out rows are the explicit `eval` sources, else a held-out fraction of `train` (split by prompt).
+    `generated`: the stage's on-policy rows (`align.on_policy.generated`), read after its `train` sources. Held-out
+    rows are the explicit `eval` sources, else a held-out fraction of the training rows (split by prompt).
     """
     data = stage.data
     issues = RowIssues() if data.bad_rows == "drop" else None
-    read, mixture = _read_train(loaded, stage, issues)
+    read, mixture = _read_train(loaded, stage, issues, generated)
     explicit_eval = [row for source in data.eval for row in _read_source(loaded, stage, source, issues)]
     rows, counts = _keep(read, data)
     explicit_eval, eval_removed = _keep(explicit_eval, data)

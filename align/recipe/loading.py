@@ -10,6 +10,8 @@ from typing import Any
 
 from align.errors import AlignError
 from align.losses import LossTerm, loss_info, loss_names, reward_term
+from align.on_policy.checks import check_generate, check_round_names
+from align.on_policy.rounds import expand_rounds
 from align.recipe.inheritance import interpolate_env, load_with_bases
 from align.recipe.schema import LossConfig, Recipe, StageConfig
 from align.recipe.trl_checks import (
@@ -175,8 +177,10 @@ def _check_stages(recipe: Recipe, raw_stages: list, base_dir: Path, top_level_ok
         if stage.name in seen:
             out.add(path + ("name",), f"duplicate stage name {stage.name!r}; stage names must be unique")
         seen.add(stage.name)
-        if not stage.data.train:
-            out.add(path + ("data", "train"), "needs at least one source")
+        if not stage.data.train and stage.data.generate is None:
+            out.add(path + ("data", "train"), "needs at least one source (or `data.generate` to sample its rows)")
+        if stage.data.generate is not None:
+            check_generate(stage, kind, base_dir, path + ("data", "generate"), out)
         for key in ("train", "eval"):
             for j, source in enumerate(getattr(stage.data, key)):
                 _check_source(source, kind, base_dir, path + ("data", key, j), out)
@@ -233,6 +237,8 @@ def load_recipe(path: str | Path, overrides: list[str] = ()) -> LoadedRecipe:
         top_level_ok = all(check_training_keys(kind, recipe.training, ("training",), out) for kind in sorted(kinds))
         _check_stages(recipe, document.data["stages"], base_dir, top_level_ok, out)
         validate_peft(recipe.peft, ("peft",), out)
+        recipe.stages = expand_rounds(recipe.stages)
+        check_round_names(recipe.stages, out)
         validate_quantization(recipe.model.quantization, ("model", "quantization"), out)
     if out.problems:
         raise AlignError(_dedupe(out.problems))

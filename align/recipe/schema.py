@@ -78,10 +78,77 @@ class SourceConfig:
 
 
 @dataclass
+class GenerateConfig:
+    """On-policy rows: before training, the stage samples the current policy (the base model with the adapter carried
+    so far) on `prompts`, scores every answer, and builds its rows from them with the pair builder: pairs for
+    preference stages, labelled answers for kto stages, the best answer per prompt for sft stages. The rows and the
+    builder's report are written to `OUTPUT/<stage>/generated.jsonl` (and `.report.json`); `--resume` reads them
+    back instead of sampling again."""
+
+    prompts: str = doc(
+        "A JSONL file of prompts (relative to the recipe): `prompt`, optional `key_points` (phrases a complete "
+        "answer contains, for key-point recall) and `reference` (a good answer, which sets the concise scorer's word "
+        "budget and may join the candidates). Other column names map with `columns`."
+    )
+    columns: dict = doc(
+        "Column mapping from align's names (`prompt`, `key_points`, `reference`) to the file's, e.g. "
+        "`{reference: completion}`.",
+        default_factory=dict,
+    )
+    max_prompts: int | None = doc("Use at most this many prompts (the first ones); unset = all.", default=None)
+    samples: int = doc("Answers sampled per prompt (at least 2 for pairs).", default=4)
+    temperature: float = doc("Sampling temperature (> 0).", default=0.8)
+    top_p: float = doc(
+        "Nucleus sampling: keep the smallest set of tokens with this probability mass (1.0 = off).", default=0.95
+    )
+    max_new_tokens: int = doc(
+        "Length cap of a sampled answer, in tokens. An answer cut at the cap is never a chosen answer.", default=160
+    )
+    batch_size: int = doc("Prompts per generation batch (each with all its samples).", default=8)
+    rounds: int = doc(
+        "Sample, build and train this many times, each round sampling the adapter the previous round trained "
+        "(iterative on-policy training). Round r < R runs as stage `<name>-round<r>` with its own output folder; "
+        "the last round is the stage itself, and only it answers probes and checks gates.",
+        default=1,
+    )
+    scorers: dict = doc(
+        "Scorers and their weights, e.g. `{concise: 1.0}` (the default: align's deterministic concise, actionable, "
+        "complete, not-repetitive score in [0, 1]) or `{concise: 1.0, reward_model: 0.5}` (each standardised within a "
+        "prompt's answers before weighting). `align validate --explain stages.data.generate.scorers` lists them.",
+        default_factory=lambda: {"concise": 1.0},
+    )
+    reward_model: str | None = doc(
+        "The `reward_model` scorer's model: a local folder or Hub id of a sequence-classification model with one "
+        "output.",
+        default=None,
+    )
+    min_margin: float = doc(
+        "Least score difference between a pair's chosen and rejected answers (in the score's units).", default=0.05
+    )
+    min_chosen_score: float = doc(
+        "The quality bar, in concise-score units [0, 1]: an answer below it (or looping, or cut at the length cap) "
+        "is never chosen; in kto stages it is the undesirable label.",
+        default=0.5,
+    )
+    include_reference: bool = doc(
+        "Let each prompt's `reference` answer join its sampled answers as a candidate.", default=True
+    )
+    max_pairs_per_prompt: int | None = doc(
+        "Most pairs one prompt gives (preference stages with `negatives: 1`); unset = every usable pair.", default=2
+    )
+    negatives: int = doc(
+        "Preference stages: rejected answers per row (K > 1: one row per prompt, its best answer against K).",
+        default=1,
+    )
+
+
+@dataclass
 class DataConfig:
     """Where a stage's rows come from."""
 
-    train: list[SourceConfig] = doc("Training sources (at least one).")
+    train: list[SourceConfig] = doc(
+        "Training sources (at least one, unless `generate` makes the stage's rows).", default_factory=list
+    )
     eval: list[SourceConfig] = doc(
         "Held-out pair sources for the stage's evaluation (reward accuracy, margins).", default_factory=list
     )
@@ -121,6 +188,11 @@ class DataConfig:
     )
     max_eval_rows: int | None = doc(
         "Evaluate on at most this many held-out rows (the first ones, in file order); unset = all.", default=None
+    )
+    generate: GenerateConfig | None = doc(
+        "Make the stage's training rows by sampling the current policy on prompts (on-policy); joined by any "
+        "`train` sources. Unset: the stage trains on its sources only.",
+        default=None,
     )
     bad_rows: Literal["error", "drop"] = doc(
         "What a bad row does (unreadable line, missing/empty field, wrong type, chosen identical to rejected, a repeat "

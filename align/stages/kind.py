@@ -14,7 +14,9 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from align.data.issues import RowIssues
-    from align.recipe.schema import SourceConfig, StageConfig
+    from align.on_policy.candidates import Candidate
+    from align.on_policy.prompts import PromptRow
+    from align.recipe.schema import GenerateConfig, SourceConfig, StageConfig
     from align.recipe.typed import Collector
     from align.recipe.yaml_source import KeyPath
 
@@ -46,6 +48,8 @@ class StageKind:
         refusal_groups: which groups of `align.recipe.trl_refusals` apply to its `training:` keys.
         takes_loss: whether the stage's `loss:` key means anything for it.
         row_format: the data format its sources are always read as (`completion`), or None to use each source's own.
+        generated_format: the format its on-policy rows (`data.generate`) are written in and read back as, or None
+            when the kind cannot make rows from sampled answers.
     """
 
     name: ClassVar[str]
@@ -54,6 +58,7 @@ class StageKind:
     refusal_groups: ClassVar[tuple[str, ...]]
     takes_loss: ClassVar[bool]
     row_format: ClassVar[str | None] = None
+    generated_format: ClassVar[str | None] = None
 
     def config_class(self) -> type:
         """trl's config class for this kind's `training:` mapping."""
@@ -78,6 +83,21 @@ class StageKind:
 
     def check_rows(self, stage: StageConfig, rows: list) -> None:
         """`AlignError` when the selected rows (train and held-out) do not suit the stage, e.g. its loss."""
+
+    def rows_from_candidates(
+        self, settings: GenerateConfig, prompts: list[PromptRow], candidates: list[list[Candidate]]
+    ) -> tuple[list[dict], dict]:
+        """On-policy rows (`data.generate`): the rows (as written to `generated.jsonl`, in `generated_format`) that
+        each prompt's scored candidate answers give, and a report of what was built and dropped (JSON-ready)."""
+        raise NotImplementedError(f"kind {self.name!r} cannot make rows from sampled answers")
+
+    def generated_rows_bound(self, settings: GenerateConfig, prompts: int) -> int:
+        """The most rows `prompts` prompts can give (`align plan`, before anything is sampled)."""
+        raise NotImplementedError(f"kind {self.name!r} cannot make rows from sampled answers")
+
+    def generated_answers_per_row(self, settings: GenerateConfig) -> int:
+        """How many answers (sequences) one generated row trains on (`align plan`'s token bound)."""
+        return 1
 
     # --- training ---------------------------------------------------------------------------------------------------
 

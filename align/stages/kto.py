@@ -34,6 +34,7 @@ class KtoStage(StageKind):
     trl_config = "KTOConfig"
     refusal_groups = ("model_loading",)
     takes_loss = False
+    generated_format = "kto"
 
     def check_source(self, source, path, out) -> None:
         unknown = sorted(set(source.columns) - set(KTO_COLUMNS))
@@ -92,6 +93,15 @@ class KtoStage(StageKind):
         from align.data import load_kto_rows
 
         return load_kto_rows(source.path, source.format, source.columns, base_dir, source.split, issues)
+
+    def rows_from_candidates(self, settings, prompts, candidates) -> tuple[list[dict], dict]:
+        """Every distinct answer labelled: desirable when it clears the quality bar, undesirable when not."""
+        from align.on_policy.unpaired import labelled_rows
+
+        return labelled_rows(prompts, candidates, settings.min_chosen_score)
+
+    def generated_rows_bound(self, settings, prompts: int) -> int:
+        return prompts * (settings.samples + (1 if settings.include_reference else 0))
 
     def build_trainer(self, stage, **trainer_kwargs: Any):
         """trl's `KTOTrainer`. Given a carried `PeftModel`, trl copies its adapter as the frozen `ref` adapter (kept

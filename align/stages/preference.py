@@ -22,6 +22,7 @@ class PreferenceStage(StageKind):
     trl_config = "DPOConfig"
     refusal_groups = ("loss", "model_loading")
     takes_loss = True
+    generated_format = "standard"
 
     def check_source(self, source, path, out) -> None:
         if source.format == "kto":
@@ -32,6 +33,13 @@ class PreferenceStage(StageKind):
 
     def check_stage(self, stage, raw: dict, training: dict, path, out) -> None:
         self._check_loss_needs(stage, training, path, out)
+        generate = stage.data.generate
+        if generate is not None and generate.samples + generate.include_reference < generate.negatives + 1:
+            out.add(
+                path + ("data", "generate", "samples"),
+                f"{generate.samples} answers per prompt cannot give a chosen answer and {generate.negatives} "
+                "rejected ones; sample more",
+            )
         if stage.micro_batch_tokens is not None:
             if stage.micro_batch_tokens <= 0:
                 out.add(
@@ -74,6 +82,33 @@ class PreferenceStage(StageKind):
         check_same_negatives(rows)
         for conflict in term_conflicts(_terms(stage), StageFacts(rejected_per_prompt=rows[0].num_rejected)):
             raise AlignError(f"stage {stage.name!r}: {conflict.message}")
+
+    def rows_from_candidates(self, settings, prompts, candidates) -> tuple[list[dict], dict]:
+        """Pairs (or K-negative rows) by align's pair builder, ranked by the concise score, with the stage's margin,
+        per-prompt cap and quality bar."""
+        from align.data.pair_builder import BuildOptions, build_pairs
+        from align.on_policy.candidates import to_scored_prompts
+
+        options = BuildOptions(
+            score="concise",
+            min_margin=settings.min_margin,
+            max_pairs_per_prompt=settings.max_pairs_per_prompt if settings.negatives == 1 else None,
+            negatives=settings.negatives,
+            min_chosen_score=settings.min_chosen_score,
+        )
+        rows, report = build_pairs(to_scored_prompts(prompts, candidates), options)
+        chosen_reference = sum(row["chosen"] == row.get("reference") for row in rows)
+        return rows, {**report.to_dict(), "chosen_reference": chosen_reference}
+
+    def generated_rows_bound(self, settings, prompts: int) -> int:
+        answers = settings.samples + (1 if settings.include_reference else 0)
+        per_prompt = answers * (answers - 1) // 2 if settings.negatives == 1 else 1
+        if settings.negatives == 1 and settings.max_pairs_per_prompt is not None:
+            per_prompt = min(per_prompt, settings.max_pairs_per_prompt)
+        return prompts * per_prompt
+
+    def generated_answers_per_row(self, settings) -> int:
+        return 1 + settings.negatives
 
     def build_trainer(self, stage, **trainer_kwargs: Any):
         from align.training.trainer import ContrastiveTrainer

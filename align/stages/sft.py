@@ -21,6 +21,7 @@ class SftStage(StageKind):
     refusal_groups = ("model_loading",)
     takes_loss = False
     row_format = "completion"
+    generated_format = "completion"
 
     def check_source(self, source, path, out) -> None:
         if source.format != "auto":
@@ -49,6 +50,15 @@ class SftStage(StageKind):
         from align.data import load_completion_rows
 
         return load_completion_rows(source.path, source.columns, base_dir, source.split, issues=issues)
+
+    def rows_from_candidates(self, settings, prompts, candidates) -> tuple[list[dict], dict]:
+        """Rejection sampling: each prompt's best answer that clears the quality bar."""
+        from align.on_policy.unpaired import best_rows
+
+        return best_rows(prompts, candidates, settings.min_chosen_score)
+
+    def generated_rows_bound(self, settings, prompts: int) -> int:
+        return prompts
 
     def build_trainer(self, stage, **trainer_kwargs: Any):
         from trl import SFTTrainer

@@ -28,6 +28,7 @@ DROP_REASONS = (
     "identical_answers",
     "tied",
     "chosen_loops",
+    "chosen_below_bar",
     "below_min_margin",
     "concise_disagrees",
     "length_ratio",
@@ -49,7 +50,8 @@ DECIMALS = 4
 @dataclass(frozen=True)
 class _Answer:
     """One completion: its position in the row, the scorer's metrics, its concise score ([0, 1]), its ranking score
-    (data or concise units) and its own `kind` label, if the data gave one."""
+    (data or concise units), its own `kind` label, if the data gave one, and `cut`: whether generation cut it at the
+    length cap (a `truncated: true` label; on-policy answers carry it)."""
 
     index: int
     text: str
@@ -57,6 +59,7 @@ class _Answer:
     concise: float
     score: float
     label: str | None
+    cut: bool = False
 
 
 @dataclass(frozen=True)
@@ -118,7 +121,8 @@ def _answers(prompt: ScoredPrompt, options: BuildOptions, ranked_by: str) -> lis
         metrics = score_answer(prompt.prompt, text, key_points)
         concise = concise_score(metrics, budget)
         score = data[index] if data is not None else concise
-        answers.append(_Answer(index, text, metrics, concise, score, _label(prompt, index)))
+        cut = (prompt.labels[index] if index < len(prompt.labels) else {}).get("truncated") is True
+        answers.append(_Answer(index, text, metrics, concise, score, _label(prompt, index), cut))
     return answers
 
 
@@ -150,6 +154,10 @@ def _check_pair(better: _Answer, worse: _Answer, options: BuildOptions, ranked_b
         # sentence or phrase, `align.data.repetition`) teaches it to degenerate. Under the concise score a looping
         # answer scores 0, so it can only tie and never gets here.
         return "chosen_loops", margin
+    if better.cut or (options.min_chosen_score is not None and better.concise < options.min_chosen_score):
+        # The quality bar: an answer cut at the length cap is unfinished, and one under the bar is not worth
+        # imitating, however much worse the other answer is.
+        return "chosen_below_bar", margin
     if margin < options.min_margin:
         return "below_min_margin", margin
     if ranked_by == "both" and round(better.concise - worse.concise, DECIMALS) <= 0:

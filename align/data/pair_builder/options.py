@@ -50,6 +50,7 @@ class BuildOptions:
     max_chosen_shorter_share: float | None = None
     difficulty_thresholds: tuple[float, float] | None = None
     negatives: int = 1
+    min_chosen_score: float | None = None
 
     def __post_init__(self) -> None:
         if self.score not in ("data", "concise", "both"):
@@ -77,6 +78,12 @@ class BuildOptions:
                 "a share from 0 to 1",
             ),
             ("negatives", self.negatives, _in_range(self.negatives, 1, whole=True), "a whole number ≥ 1"),
+            (
+                "min_chosen_score",
+                self.min_chosen_score,
+                _in_range(self.min_chosen_score, 0, 1, optional=True),
+                "a concise score from 0 to 1",
+            ),
         ]
         for name, value, ok, need in checks:
             if not ok:
