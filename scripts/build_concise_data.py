@@ -9,6 +9,7 @@ generated negatives, holds out prompts for evaluation, and writes:
                                         domain, id
     data/concise/train_multi.jsonl      one row per training prompt, `rejected` = [verbose, vague, incomplete] (K = 3)
     data/concise/sft.jsonl              prompt → reference, for SFT warm-up stages
+    data/concise/train_prompts.jsonl    the training prompts with key points and reference answers, for on-policy stages
     data/concise/heldout_prompts.jsonl  prompts with key points and reference answers, never trained on
     data/concise/heldout_pairs.jsonl    preference rows for the held-out prompts (same construction as train.jsonl),
                                         grouped by prompt in heldout_prompts' round-robin order over domains
@@ -433,6 +434,7 @@ def build() -> tuple[dict[str, list[dict]], dict[str, dict[str, list[str]]]]:
         "train": [],
         "train_multi": [],
         "sft": [],
+        "train_prompts": [],
         "heldout_prompts": [],
         "heldout_pairs": [],
         "heldout_multi": [],
@@ -452,11 +454,16 @@ def build() -> tuple[dict[str, list[dict]], dict[str, dict[str, list[str]]]]:
                 files["train"].extend(pairs_for(item, report["train"]))
                 files["train_multi"].append(multi_negative_row(item))
                 files["sft"].append({"prompt": item["prompt"], "completion": item["reference"], "id": item["id"]})
+                files["train_prompts"].append(
+                    {k: item[k] for k in ("id", "domain", "prompt", "key_points", "reference")}
+                )
     random.Random("train-order").shuffle(files["train"])
     random.Random("train-multi-order").shuffle(files["train_multi"])
     # Round-robin over domains, so the first N held-out prompts (`align eval --limit N`) span many domains; the
     # held-out pairs follow the same prompt order, so `max_eval_rows` also spans domains rather than the first two.
     files["heldout_prompts"] = round_robin(files["heldout_prompts"])
+    # The on-policy stage samples the first N training prompts: round-robin so they span every domain too.
+    files["train_prompts"] = round_robin(files["train_prompts"])
     files["heldout_pairs"] = [row for prompt in files["heldout_prompts"] for row in held_pairs[prompt["id"]]]
     return files, report
 

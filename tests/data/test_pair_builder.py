@@ -514,3 +514,25 @@ def test_cli_build_writes_pairs_and_reports_drops(tmp_path, capsys):
     assert {p.meta["kind"] for p in pairs} <= {"vague", "incomplete"} and all(p.meta["margin"] > 0 for p in pairs)
     assert main(["data", "build", str(source), "-o", str(out), "--score-weight", "x"]) == 2
     assert "--score-weight: 'x': give NAME=VALUE (a number)" in capsys.readouterr().err
+
+
+def test_the_quality_bar_keeps_weak_and_cut_answers_from_being_chosen():
+    """The bar (`min_chosen_score`, concise units): GOOD (all key points, steps) clears 0.7, VAGUE does not, so of
+    GOOD > VAGUE > OTHER only GOOD's pairs are written and VAGUE–OTHER is dropped as chosen_below_bar. A GOOD
+    answer labelled `truncated` (cut at the length cap by generation) is never chosen either, whatever its score.
+    If this fails, on-policy pairs teach the model to imitate weak or unfinished answers."""
+    meta = {"key_points": KEY_POINTS}
+    scores = [concise_score(score_answer(EGGS, text, KEY_POINTS)) for text in (GOOD, VAGUE, OTHER)]
+    assert scores[0] >= 0.7 > scores[1] > scores[2], scores
+    options = BuildOptions(score="concise", min_chosen_score=0.7)
+    rows, report = build_pairs([prompt(GOOD, VAGUE, OTHER, meta=meta, text=EGGS)], options)
+    assert [(row["chosen"], row["rejected"]) for row in rows] == [(GOOD, OTHER), (GOOD, VAGUE)]
+    assert report.dropped["chosen_below_bar"] == 1
+    check_accounting(report)
+    labels = [{"truncated": True}, {}]
+    rows, report = build_pairs(
+        [prompt(GOOD, VAGUE, meta=meta, labels=labels, text=EGGS)], BuildOptions(score="concise")
+    )
+    assert rows == [] and report.prompts_without_pairs == {"chosen_below_bar": 1}
+    with pytest.raises(AlignError, match="min-chosen-score"):
+        BuildOptions(min_chosen_score=1.5)
