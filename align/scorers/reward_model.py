@@ -46,19 +46,19 @@ class RewardModelScorer(Scorer):
             model, info = AutoModelForSequenceClassification.from_pretrained(source, output_loading_info=True)
         except (OSError, ValueError, KeyError) as exc:
             raise _refuse(source, f"cannot be loaded as a reward model: {_first_line(exc)}") from None
-        if model.config.num_labels != 1:
-            raise _refuse(source, f"has {model.config.num_labels} outputs (num_labels), not one reward")
         if info.get("missing_keys"):
             # transformers fills missing weights at random with only a warning: a causal LM loaded this way has a
             # random score head, and its "rewards" would be noise.
             missing = sorted(info["missing_keys"])[0]
             raise _refuse(source, f"has no trained weights for {missing} (a random head would score)")
+        if model.config.num_labels != 1:
+            raise _refuse(source, f"has {model.config.num_labels} outputs (num_labels), not one reward")
         if tokenizer.pad_token is None:
             if tokenizer.eos_token is None:
                 raise _refuse(source, "has a tokenizer with neither a pad nor an EOS token to pad batches with")
             tokenizer.pad_token = tokenizer.eos_token
-        # Right padding; the model pools its logit at the rightmost token that is not the pad token, so it must know
-        # which id pads (batched and one-at-a-time scores then agree).
+        # Right padding, so every answer's real tokens keep their positions; the model pools its logit at the rightmost
+        # token that is not the pad token, so it must know which id pads (batched and one-at-a-time scores then agree).
         tokenizer.padding_side = "right"
         model.config.pad_token_id = tokenizer.pad_token_id
         device = self.settings.device or ("cuda" if torch.cuda.is_available() else "cpu")
