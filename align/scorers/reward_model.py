@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from align.errors import AlignError, Problem
 from align.scorers.base import ScoreItem, Scorer, ScorerSettings
 
@@ -41,6 +43,8 @@ class RewardModelScorer(Scorer):
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
         source = self.settings.reward_model
+        if Path(source).is_dir() and not (Path(source) / "config.json").is_file():
+            raise _refuse(source, "is a folder without config.json, not a saved model")
         try:
             tokenizer = AutoTokenizer.from_pretrained(source)
             model, info = AutoModelForSequenceClassification.from_pretrained(source, output_loading_info=True)
