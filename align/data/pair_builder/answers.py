@@ -88,29 +88,27 @@ def pick_ranking(prompts: list[ScoredPrompt], options: BuildOptions, scorers: Sc
 
 def score_answers(prompts: list[ScoredPrompt], options: BuildOptions, ranking: str, scorers: ScorerSet):
     """Every completion of every prompt scored, one list per prompt: `ours` from `scorers` (one call for all
-    prompts, a prompt's answers being one group), `score` the data's when `ranking` is "data" or "both", else
-    `ours`. The concise metrics read the row's `key_points` and its `reference` (the word budget)."""
-    groups = []
+    prompts, a prompt's answers being one group; the concise score reads the row's `key_points` and takes its
+    `reference`'s length as word budget), `score` the data's when `ranking` is "data" or "both", else `ours`.
+    Every row is checked before anything is scored, so a bad row stops the build before a reward model runs."""
+    groups, data, labels = [], [], []
     for prompt in prompts:
         key_points, reference = _key_points(prompt), _reference(prompt)
         groups.append([ScoreItem(prompt.prompt, text, key_points, reference) for text, _ in prompt.completions])
+        labels.append([_label(prompt, index) for index in range(len(prompt.completions))])
+        data.append(_data_scores(prompt, options) if ranking in ("data", "both") else None)
     ours = scorers.score_groups(groups)
     answers = []
-    for prompt, items, our in zip(prompts, groups, ours, strict=True):
-        data = our
-        if ranking in ("data", "both"):
-            try:
-                data = prompt.totals(options.score_key, options.score_weights)
-            except ValueError as exc:
-                raise row_error(prompt, "completions", str(exc)) from None
-        answers.append(
-            [
-                Answer(i, item.answer, score_answer(item.prompt, item.answer, item.key_points), our[i], data[i], label)
-                for i, (item, label) in enumerate(zip(items, _labels(prompt), strict=True))
-            ]
-        )
+    for items, our, given, kinds in zip(groups, ours, data, labels, strict=True):
+        ranked = given if given is not None else our
+        metrics = [score_answer(item.prompt, item.answer, item.key_points) for item in items]
+        answers.append([Answer(i, items[i].answer, metrics[i], our[i], ranked[i], kinds[i]) for i in range(len(items))])
     return answers
 
 
-def _labels(prompt: ScoredPrompt) -> list[str | None]:
-    return [_label(prompt, index) for index in range(len(prompt.completions))]
+def _data_scores(prompt: ScoredPrompt, options: BuildOptions) -> list[float]:
+    """The data's ranking score of each completion (`ScoredPrompt.totals`), a bad row named by file and line."""
+    try:
+        return prompt.totals(options.score_key, options.score_weights)
+    except ValueError as exc:
+        raise row_error(prompt, "completions", str(exc)) from None
