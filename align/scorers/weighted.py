@@ -53,6 +53,8 @@ class ScorerSet:
         """One score per item, grouped as given (a group is one prompt's answers). One scorer: its raw scores, in its
         units. Several: Σ wₖ·zₖ / Σ wₖ of each scorer's z-scores within the group (see the module docstring)."""
         flat = [item for group in groups for item in group]
+        if not flat:  # nothing to score: no reason to load a model
+            return [[] for _ in groups]
         raw = {name: scorer.score(flat) for name, scorer in self.scorers.items()}
         for name, scores in raw.items():
             bad = next((i for i, score in enumerate(scores) if not math.isfinite(score)), None)

@@ -64,3 +64,9 @@ def test_a_non_finite_score_is_refused_naming_the_scorer(register_fake):
 def test_bad_sets_are_refused(weights, message):
     with pytest.raises(AlignError, match=message):
         ScorerSet(weights)
+
+
+def test_nothing_to_score_loads_nothing():
+    """Empty groups come back empty without the reward model being loaded (the folder named does not exist)."""
+    settings = ScorerSettings(reward_model="/nonexistent/reward-model")
+    assert ScorerSet({"concise": 1.0, "reward_model": 1.0}, settings).score_groups([[], []]) == [[], []]
