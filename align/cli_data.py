@@ -87,8 +87,11 @@ def _thresholds(text: str | None):
 
 def _cmd_build(args) -> int:
     from align.data.pair_builder import BuildOptions, write_pairs
+    from align.scorers import ScorerSettings, parse_scorer_weights
 
     options = BuildOptions(
+        scorers=parse_scorer_weights(args.scorer or ["concise"]),
+        scorer_settings=ScorerSettings(reward_model=args.reward_model, max_length=args.reward_max_length),
         score=args.score,
         score_key=args.score_key,
         score_weights=_key_values(args.score_weight, "--score-weight", number=True) or None,
@@ -125,8 +128,28 @@ def _add_build(sub) -> None:
         choices=("data", "concise", "both"),
         default="data",
         help="rank by the data's "
-        "scores, align's concise score, or the data's scores where the concise score agrees "
-        "(default data; unscored input always uses concise)",
+        "scores, align's scorers (--scorer; the concise score by default), or the data's scores where align's "
+        "scorers agree (default data; unscored input always uses align's scorers)",
+    )
+    build.add_argument(
+        "--scorer",
+        action="append",
+        default=[],
+        metavar="NAME[=WEIGHT]",
+        help="one of align's scorers, repeatable: concise (default) or reward_model (needs --reward-model); several "
+        "are z-scored within each prompt's answers and combined by weight (default 1)",
+    )
+    build.add_argument(
+        "--reward-model",
+        metavar="PATH_OR_ID",
+        help="the reward_model scorer's model: a local folder or Hub id of a sequence-classification model",
+    )
+    build.add_argument(
+        "--reward-max-length",
+        type=int,
+        default=1024,
+        metavar="N",
+        help="most tokens of prompt + answer the reward model reads; longer is an error (default 1024)",
     )
     build.add_argument("--score-key", help="which named score ranks completions with several")
     build.add_argument(

@@ -1,12 +1,12 @@
 """`align data build`: preference pairs from multi-answer data that favour the concise, actionable, complete answer.
 
 Input is scored data (`ScoredPrompt`s: a prompt with two or more completions, scored by the data or not). Per prompt
-the builder ranks the completions, forms every candidate pair (each of the n·(n−1)/2 two-answer combinations), drops
-the unusable ones (identical, tied, chosen answer looping, margin too small, concise scorer disagreeing, lengths too
-different), keeps at most
-N diverse pairs, then across the dataset limits how often the shorter answer wins. Each written row carries `margin`,
-`difficulty` and `kind` columns, which recipes filter (`kinds`, `difficulties`, `min_margin`) and order
-(`easy_to_hard`) by. Every candidate pair is either written or counted under the reason it was dropped.
+the builder ranks the completions (by the data's scores or align's scorers, `answers`), forms every candidate pair
+(each of the n·(n−1)/2 two-answer combinations), drops the unusable ones (identical, tied, chosen answer looping,
+margin too small, align's scorers disagreeing, lengths too different), keeps at most N diverse pairs, then across the
+dataset limits how often the shorter answer wins. Each written row carries `margin`, `difficulty` and `kind` columns,
+which recipes filter (`kinds`, `difficulties`, `min_margin`) and order (`easy_to_hard`) by. Every candidate pair is
+either written or counted under the reason it was dropped.
 """
 
 from __future__ import annotations
@@ -16,10 +16,11 @@ from collections import Counter
 from dataclasses import asdict, dataclass
 
 from align.data.formats import ScoredPrompt
+from align.data.pair_builder.answers import Answer, pick_ranking, score_answers
 from align.data.pair_builder.options import BuildOptions
 from align.data.pair_builder.report import BuildReport
-from align.data.scoring import AnswerScores, concise_score, count_words, score_answer
-from align.errors import AlignError, Problem
+from align.data.scoring import AnswerScores
+from align.scorers import ScorerSet
 
 #: Why a candidate pair was not written: the pair checks in the order they run (a pair counts under the first it
 #: fails), then the per-prompt pick (a repeat of a row already built is a `duplicate_pair`), then the dataset-level
@@ -48,29 +49,14 @@ DECIMALS = 4
 
 
 @dataclass(frozen=True)
-class _Answer:
-    """One completion: its position in the row, the scorer's metrics, its concise score ([0, 1]), its ranking score
-    (data or concise units), its own `kind` label, if the data gave one, and `cut`: whether generation cut it at the
-    length cap (a `truncated: true` label; on-policy answers carry it)."""
-
-    index: int
-    text: str
-    metrics: AnswerScores
-    concise: float
-    score: float
-    label: str | None
-    cut: bool = False
-
-
-@dataclass(frozen=True)
 class _Row:
     """One output row: `at` (the prompt's index), the chosen answer and its K rejected answers, best separated
     first; a row is described by its hardest (last) negative: margin, kind, difficulty, chosen-shorter."""
 
     at: int
     prompt: ScoredPrompt
-    chosen: _Answer
-    rejected: tuple[_Answer, ...]
+    chosen: Answer
+    rejected: tuple[Answer, ...]
     margins: tuple[float, ...]
 
     @property
@@ -82,66 +68,7 @@ class _Row:
         return self.chosen.metrics.words < self.rejected[-1].metrics.words
 
 
-def _row_error(prompt: ScoredPrompt, key: str, message: str) -> AlignError:
-    return AlignError(Problem(prompt.location or prompt.source or "data", message, None, key))
-
-
-def _key_points(prompt: ScoredPrompt) -> list[str] | None:
-    """The row's `key_points` column (None when absent or empty): what the scorer's key-point recall looks for."""
-    value = prompt.meta.get("key_points")
-    if value is None or value == []:
-        return None
-    if not isinstance(value, list) or not all(isinstance(point, str) and point.strip() for point in value):
-        raise _row_error(prompt, "key_points", "must be a list of non-empty strings (phrases a complete answer has)")
-    return value
-
-
-def _label(prompt: ScoredPrompt, index: int) -> str | None:
-    labels = prompt.labels[index] if index < len(prompt.labels) else {}
-    kind = labels.get("kind")
-    if kind is not None and not (isinstance(kind, str) and kind.strip()):
-        raise _row_error(prompt, f"completions[{index}].kind", f"must be a non-empty string, got {kind!r}")
-    return kind
-
-
-def _answers(prompt: ScoredPrompt, options: BuildOptions, ranked_by: str) -> list[_Answer]:
-    """Every completion scored; the concise score's word budget is the row's `reference` length when it has one
-    (as `concise_score` intends), else the scorer's default."""
-    key_points = _key_points(prompt)
-    reference = prompt.meta.get("reference")
-    budget = count_words(reference) if isinstance(reference, str) and reference.strip() else None
-    data = None
-    if ranked_by != "concise":
-        try:
-            data = prompt.totals(options.score_key, options.score_weights)
-        except ValueError as exc:
-            raise _row_error(prompt, "completions", str(exc)) from None
-    answers = []
-    for index, (text, _) in enumerate(prompt.completions):
-        metrics = score_answer(prompt.prompt, text, key_points)
-        concise = concise_score(metrics, budget)
-        score = data[index] if data is not None else concise
-        cut = (prompt.labels[index] if index < len(prompt.labels) else {}).get("truncated") is True
-        answers.append(_Answer(index, text, metrics, concise, score, _label(prompt, index), cut))
-    return answers
-
-
-def _ranked_by(prompts: list[ScoredPrompt], options: BuildOptions) -> str:
-    """The score this build ranks by: `options.score`, or "concise" when no row carries scores."""
-    scored = [prompt.scored for prompt in prompts]
-    if options.score == "concise" or not any(scored):
-        return "concise"
-    if not all(scored):
-        odd, first = prompts[scored.index(False)], prompts[scored.index(True)]
-        message = (
-            f"has unscored answers while {first.location or first.source} is scored; margins would mix the "
-            "data's units with the concise scorer's: score every row, or rank all by score=concise"
-        )
-        raise _row_error(odd, "completions", message)
-    return options.score
-
-
-def _check_pair(better: _Answer, worse: _Answer, options: BuildOptions, ranked_by: str) -> tuple[str | None, float]:
+def _check_pair(better: Answer, worse: Answer, options: BuildOptions, ranked_by: str) -> tuple[str | None, float]:
     """The first reason (DROP_REASONS) the pair better > worse is unusable, or None; and its rounded margin."""
     margin = round(better.score - worse.score, DECIMALS)
     words = sorted((better.metrics.words, worse.metrics.words))
@@ -152,7 +79,8 @@ def _check_pair(better: _Answer, worse: _Answer, options: BuildOptions, ranked_b
     if better.metrics.loops:
         # Whatever the data's scores say, a pair teaching the model to prefer a looping answer (one that repeats a
         # sentence or phrase, `align.data.repetition`) teaches it to degenerate. Under the concise score a looping
-        # answer scores 0, so it can only tie and never gets here.
+        # answer scores 0, so it can only tie and never gets here; a reward model or a weighted scorer set can rank it
+        # first, and this drops the pair.
         return "chosen_loops", margin
     if better.cut or (options.min_chosen_score is not None and better.concise < options.min_chosen_score):
         # The quality bar: an answer cut at the length cap is unfinished, and one under the bar is not worth
@@ -160,7 +88,7 @@ def _check_pair(better: _Answer, worse: _Answer, options: BuildOptions, ranked_b
         return "chosen_below_bar", margin
     if margin < options.min_margin:
         return "below_min_margin", margin
-    if ranked_by == "both" and round(better.concise - worse.concise, DECIMALS) <= 0:
+    if ranked_by == "both" and round(better.ours - worse.ours, DECIMALS) <= 0:
         return "concise_disagrees", margin
     if options.max_length_ratio is not None and words[1] > options.max_length_ratio * max(words[0], 1):
         return "length_ratio", margin
@@ -186,7 +114,7 @@ def _diverse(eligible: list[tuple[int, int, float]], cap: int | None) -> list[tu
     return picked
 
 
-def _eligible(order: list[_Answer], options: BuildOptions, ranked_by: str, reasons: Counter) -> list:
+def _eligible(order: list[Answer], options: BuildOptions, ranked_by: str, reasons: Counter) -> list:
     """`(chosen rank, rejected rank, margin)` of every candidate pair of answers in rank `order` that passes
     `_check_pair`; the others are counted into `reasons`."""
     eligible = []
@@ -200,12 +128,19 @@ def _eligible(order: list[_Answer], options: BuildOptions, ranked_by: str, reaso
     return eligible
 
 
-def _prompt_rows(at: int, prompt: ScoredPrompt, options: BuildOptions, ranked_by: str, dropped: Counter, seen: set):
-    """The rows one prompt gives, its candidate count, and why it gives none (None when it gives some); pairs not
-    used are counted into `dropped` by reason. `seen` holds the rows built so far, which a row may not repeat."""
-    order = sorted(
-        _answers(prompt, options, ranked_by), key=lambda answer: (-answer.score, -answer.concise, answer.index)
-    )
+def _prompt_rows(
+    at: int,
+    prompt: ScoredPrompt,
+    answers: list[Answer],
+    options: BuildOptions,
+    ranked_by: str,
+    dropped: Counter,
+    seen: set,
+):
+    """The rows one prompt (scored as `answers`) gives, its candidate count, and why it gives none (None when it gives
+    some); pairs not used are counted into `dropped` by reason. `seen` holds the rows built so far, which a row may
+    not repeat."""
+    order = sorted(answers, key=lambda answer: (-answer.score, -answer.ours, answer.index))
     reasons: Counter = Counter()
     eligible = _eligible(order, options, ranked_by, reasons)
 
@@ -340,13 +275,16 @@ def _mean(values: list[int]) -> float | None:
 def build_pairs(prompts: list[ScoredPrompt], options: BuildOptions | None = None) -> tuple[list[dict], BuildReport]:
     """Preference rows (dicts in output column order) from `prompts`, and the report of what was kept and dropped.
 
-    Pure and deterministic: rows come in input order, a prompt's pairs in the order `_diverse` picks them.
+    Deterministic (the scorers, `options.scorers`, are made here; a reward model is loaded on first use): rows come
+    in input order, a prompt's pairs in the order `_diverse` picks them.
     """
     options = options or BuildOptions()
-    ranked_by = _ranked_by(prompts, options)
+    scorers = ScorerSet(options.scorers, options.scorer_settings)
+    ranked_by = pick_ranking(prompts, options, scorers)
+    scored = score_answers(prompts, options, ranked_by, scorers)
     dropped, without, shadowed, rows, candidates, seen = Counter(), Counter(), Counter(), [], 0, set()
-    for at, prompt in enumerate(prompts):
-        prompt_rows, count, why = _prompt_rows(at, prompt, options, ranked_by, dropped, seen)
+    for at, (prompt, answers) in enumerate(zip(prompts, scored, strict=True)):
+        prompt_rows, count, why = _prompt_rows(at, prompt, answers, options, ranked_by, dropped, seen)
         rows += prompt_rows
         candidates += count
         without.update([why] if why else [])
@@ -374,6 +312,7 @@ def build_pairs(prompts: list[ScoredPrompt], options: BuildOptions | None = None
         mean_chosen_words=_mean([row.chosen.metrics.words for row in rows]),
         mean_rejected_words=_mean([answer.metrics.words for row in rows for answer in row.rejected]),
         columns_shadowed=dict(sorted(shadowed.items())),
+        scorers=dict(scorers.weights),
         options={**asdict(options), "score_weights": dict(options.score_weights) if options.score_weights else None},
     )
     return out, report

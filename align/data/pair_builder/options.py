@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from align.errors import AlignError, Problem
+from align.scorers import SCORERS, ScorerSettings
+from align.scorers.registry import check_weight, unknown_scorer
 
 
 def _in_range(value, low: float, high: float = math.inf, whole: bool = False, optional: bool = False) -> bool:
@@ -29,16 +31,24 @@ class BuildOptions:
 
     `score` picks the ranking score, whose units `min_margin`, `margin` and `difficulty_thresholds` are in:
       - "data": the data's scores (`score_key`, or `Σ score_weights·score`, else the only score);
-      - "concise": align's concise scorer (`scoring.concise_score`, in [0, 1]), ignoring any data scores;
-      - "both": the data's scores, and a pair is kept only if the concise scorer also ranks its chosen answer
-        strictly higher (else dropped as `concise_disagrees`); the concise score breaks rank ties.
-    Input whose answers carry no scores is always ranked by the concise scorer; a build never mixes units, so
-    scored and unscored rows in one input are an error.
+      - "concise": align's scorers (`scorers`; by default the concise score, `scoring.concise_score`, in [0, 1]),
+        ignoring any data scores;
+      - "both": the data's scores, and a pair is kept only if align's scorers also rank its chosen answer strictly
+        higher (else dropped as `concise_disagrees`); align's scorers break rank ties.
+    Input whose answers carry no scores is always ranked by align's scorers; a build never mixes units, so scored
+    and unscored rows in one input are an error.
+    `scorers` `{name: weight}` (`align.scorers`; `--scorer NAME[=W]`): which of align's scorers score the answers,
+    made with `scorer_settings` (`--reward-model`). Other than the concise scorer alone, their combined score
+    (`ScorerSet`: z-scored per prompt and weighted when there are several, else the one scorer's raw units) ranks
+    the answers wherever the concise score would, and scored input ranked by the data is refused (they would go
+    unused). The concise metrics (words, key-point recall, loops, the kind) are the concise scorer's in every case.
     `max_length_ratio`: drop pairs whose longer answer has more than this many times the words of the shorter.
     `max_chosen_shorter_share`: at most this share of written rows may have the shorter answer chosen, so a model
     cannot learn "shorter wins"; the lowest-margin such rows are dropped first.
     `difficulty_thresholds` `(lo, hi)`: margin ≥ hi → easy, < lo → hard, else medium; None: the tertiles of the
     written rows' margins. `negatives` K > 1: one row per prompt, its best answer against K rejected answers.
+    `min_chosen_score`: the quality bar, in concise-score units [0, 1]: a pair whose better answer scores below it
+    (or was cut at the length cap) is dropped as `chosen_below_bar`; None: no bar.
     """
 
     score: Literal["data", "concise", "both"] = "data"
@@ -51,8 +61,11 @@ class BuildOptions:
     difficulty_thresholds: tuple[float, float] | None = None
     negatives: int = 1
     min_chosen_score: float | None = None
+    scorers: Mapping[str, float] = field(default_factory=lambda: {"concise": 1.0})
+    scorer_settings: ScorerSettings = ScorerSettings()
 
     def __post_init__(self) -> None:
+        self._check_scorers()
         if self.score not in ("data", "concise", "both"):
             raise _flag_error("score", f"must be data, concise or both, got {self.score!r}")
         if self.score_key and self.score_weights:
@@ -95,3 +108,19 @@ class BuildOptions:
         if self.negatives > 1 and self.max_pairs_per_prompt is not None:
             message = "applies to pairs; with negatives > 1 every prompt gives one row (its best answer vs K others)"
             raise _flag_error("max_pairs_per_prompt", message)
+
+    def _check_scorers(self) -> None:
+        """Known scorers with weights > 0; a reward model given exactly when the reward_model scorer is used."""
+        if not self.scorers:
+            raise _flag_error("scorer", f"give at least one scorer: {', '.join(SCORERS)}")
+        for name, weight in self.scorers.items():
+            if name not in SCORERS:
+                raise unknown_scorer(name)
+            check_weight(name, weight)
+        uses = "reward_model" in self.scorers
+        if uses and not self.scorer_settings.reward_model:
+            message = "reward_model needs --reward-model PATH_OR_ID (a local folder or Hub id of a reward model)"
+            raise _flag_error("scorer", message)
+        if self.scorer_settings.reward_model and not uses:
+            message = "is used by the reward_model scorer only: add --scorer reward_model[=WEIGHT]"
+            raise _flag_error("reward_model", message)

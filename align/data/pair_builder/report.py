@@ -10,7 +10,9 @@ from pathlib import Path
 class BuildReport:
     """What a build read, dropped and wrote. Pair counts are chosen–rejected comparisons (a K-negative row is K of
     them): `candidate_pairs` = `pairs_written` + Σ `dropped`. Margins and thresholds are in `ranked_by` units; shares
-    are fractions of rows; word means are whitespace words per answer."""
+    are fractions of rows; word means are whitespace words per answer. `scorers` are align's scorers and their
+    weights (`align.scorers`): what ranks the answers under "concise" and "scorers", what vets the data's pairs under
+    "both", and what breaks the data's ties."""
 
     ranked_by: str
     prompts_read: int
@@ -33,6 +35,7 @@ class BuildReport:
     input: str = ""
     output: str = ""
     dropped_bad_rows: dict[str, int] = field(default_factory=dict)
+    scorers: dict[str, float] = field(default_factory=lambda: {"concise": 1.0})
 
     def to_dict(self) -> dict:
         """Plain JSON-ready values."""
@@ -46,10 +49,13 @@ class BuildReport:
 
         limits, after = self.difficulty_thresholds, self.chosen_shorter_share_after
         how = "none" if limits is None else f"hard < {limits[0]:g} ≤ medium < {limits[1]:g} ≤ easy"
+        scorers = ", ".join(f"{name} {weight:g}" for name, weight in self.scorers.items())
         ranked = {
             "data": "the data's scores",
             "concise": "align's concise score (0-1)",
-            "both": "the data's scores where the concise score agrees",
+            "scorers": f"align's scorers ({scorers}{'; z-scored per prompt' if len(self.scorers) > 1 else ''})",
+            "both": "the data's scores where align's scorers agree"
+            + ("" if list(self.scorers) == ["concise"] else f" ({scorers})"),
         }[self.ranked_by]
         balanced = "not balanced" if self.options.get("max_chosen_shorter_share") is None else f"{after:.0%} after"
         lines = [
