@@ -8,9 +8,6 @@ from pathlib import Path
 from align.recipe.typed import Collector, suggest
 from align.recipe.yaml_source import KeyPath
 
-#: Scorers a recipe may weight. Only `concise` ranks on-policy rows in this version of align.
-SCORER_NAMES = ("concise",)
-
 
 def _number_in(value, low: float, high: float = math.inf, low_open: bool = False) -> bool:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
@@ -40,9 +37,11 @@ def _check_counts(settings, path: KeyPath, out: Collector) -> None:
 def _check_scorers(settings, path: KeyPath, out: Collector) -> None:
     if not settings.scorers:
         out.add(path + ("scorers",), "needs at least one scorer, e.g. {concise: 1.0}")
+    from align.scorers import SCORERS
+
     for name, weight in settings.scorers.items():
-        if name not in SCORER_NAMES:
-            out.add(path + ("scorers", name), f"unknown scorer{suggest(str(name), SCORER_NAMES)}")
+        if name not in SCORERS:
+            out.add(path + ("scorers", name), f"unknown scorer{suggest(str(name), SCORERS)}")
         elif not _number_in(weight, 0.0, low_open=True):
             out.add(path + ("scorers", name), f"weight {weight!r} must be a number > 0")
 
@@ -63,6 +62,11 @@ def check_generate(stage, kind, base_dir: Path, path: KeyPath, out: Collector) -
     _check_scorers(settings, path, out)
     if settings.reward_model is not None and "reward_model" not in settings.scorers:
         out.add(path + ("reward_model",), "is set but `scorers` does not weight it; add `reward_model: 0.5` there")
+    if settings.reward_model is None and "reward_model" in settings.scorers:
+        out.add(
+            path + ("scorers", "reward_model"),
+            "needs `reward_model`: a sequence-classification model's folder or Hub id",
+        )
 
 
 def check_round_names(stages, out: Collector) -> None:

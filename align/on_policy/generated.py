@@ -13,12 +13,13 @@ from pathlib import Path
 
 from align.errors import AlignError
 from align.evaluation.generation import SamplingSettings
-from align.on_policy.candidates import candidates_of
+from align.on_policy.candidates import candidates_of, rank_candidates
 from align.on_policy.prompts import PromptRow, load_prompt_rows
 from align.on_policy.sampling import sample_all
 from align.outputs import RunOutputs, atomic_write_text
 from align.recipe.schema import GenerateConfig, SourceConfig
 from align.runtime import process_state
+from align.scorers import ScorerSet, ScorerSettings
 from align.stages import StageKind, stage_kind
 
 logger = logging.getLogger(__name__)
@@ -69,10 +70,14 @@ def generate_rows(
         candidates_of(row, answers, settings.include_reference)
         for row, answers in zip(prompts, sampled.answers, strict=True)
     ]
+    device = str(next(model.parameters()).device)  # a reward model runs where this process's policy runs
+    scorers = ScorerSet(settings.scorers, ScorerSettings(reward_model=settings.reward_model, device=device))
+    candidates = rank_candidates(prompts, candidates, scorers)
     rows, built = kind.rows_from_candidates(settings, prompts, candidates)
     report = {
         "prompts": len(prompts),
         "samples_per_prompt": settings.samples,
+        "scorers": dict(scorers.weights),
         "rows": len(rows),
         "seed": seed,
         "seconds": round(time.perf_counter() - started, 1),

@@ -35,15 +35,15 @@ def labelled_rows(rows: list[PromptRow], candidates: list[list[Candidate]], bar:
 
 
 def best_rows(rows: list[PromptRow], candidates: list[list[Candidate]], bar: float) -> tuple[list[dict], dict]:
-    """Each prompt's best-scoring candidate that clears the quality bar, as an sft row (`completion`); a prompt
-    none of whose answers clears it gives no row (counted as `prompts_without_rows`)."""
+    """Each prompt's best-ranked candidate (`Candidate.ranking`) that clears the quality bar, as an sft row
+    (`completion`); a prompt none of whose answers clears it gives no row (counted as `prompts_without_rows`)."""
     out, counts = [], Counter()
     for row, group in zip(rows, candidates, strict=True):
         good = [c for c in group if c.clears(bar)]
         if not good:
             counts["prompts_without_rows"] += 1
             continue
-        best = max(good, key=lambda c: c.score)
+        best = max(good, key=lambda c: c.ranking)
         counts["chosen_reference" if best.reference else "chosen_sampled"] += 1
         out.append({"prompt": row.prompt, "completion": best.text, **_common(row, best)})
     return out, dict(counts)

@@ -84,13 +84,14 @@ class PreferenceStage(StageKind):
             raise AlignError(f"stage {stage.name!r}: {conflict.message}")
 
     def rows_from_candidates(self, settings, prompts, candidates) -> tuple[list[dict], dict]:
-        """Pairs (or K-negative rows) by align's pair builder, ranked by the concise score, with the stage's margin,
-        per-prompt cap and quality bar."""
+        """Pairs (or K-negative rows) by align's pair builder, ranked by the stage's scorers (the candidates' `rank`,
+        or the concise score), with the stage's margin, per-prompt cap and quality bar."""
         from align.data.pair_builder import BuildOptions, build_pairs
         from align.on_policy.candidates import to_scored_prompts
 
+        ranked = any(c.rank is not None for group in candidates for c in group)
         options = BuildOptions(
-            score="concise",
+            score="data" if ranked else "concise",
             min_margin=settings.min_margin,
             max_pairs_per_prompt=settings.max_pairs_per_prompt if settings.negatives == 1 else None,
             negatives=settings.negatives,

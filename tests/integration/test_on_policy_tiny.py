@@ -115,3 +115,30 @@ def test_two_processes_sample_disjoint_shares_and_write_once(tiny_model_dir, tmp
     lines = (out / "self" / "generated.jsonl").read_text().splitlines()
     assert len(lines) == len(set(lines)) == stage["generated"]["rows"] == stage["rows"]["train_rows_read"]
     assert stage["data_parallel"]["rows_on_several_ranks"] == 0 or len(lines) % 8
+
+
+def test_a_reward_model_joins_the_ranking(tiny_model_dir, tmp_path):
+    """`scorers: {concise: 1, reward_model: 0.5}` with a tiny sequence-classification model: one round samples,
+    the rows are ranked by the mix (each row's chosen score above its rejected one, in z-score units), the report
+    names both scorers, and the stage trains. If this fails, a recipe's reward model is refused, ignored or breaks
+    sampling."""
+    from align.curriculum import run_recipe
+    from align.recipe import load_recipe
+    from tests.scorers.conftest import build_reward_model
+
+    reward = build_reward_model(tmp_path / "reward")
+    overrides = [
+        f"model.name={tiny_model_dir}",
+        "stages.self.data.generate.rounds=1",
+        "stages.self.data.generate.max_prompts=4",
+        "stages.self.data.generate.scorers={concise: 1.0, reward_model: 0.5}",
+        f"stages.self.data.generate.reward_model={reward}",
+    ]
+    summary = run_recipe(load_recipe(RECIPE, overrides), tmp_path / "out")
+    stage = summary["stages"][-1]
+    assert stage["generated"]["scorers"] == {"concise": 1.0, "reward_model": 0.5}
+    assert stage["generated"]["built"]["ranked_by"] == "data"
+    rows = [json.loads(line) for line in (tmp_path / "out" / "self" / "generated.jsonl").read_text().splitlines()]
+    assert rows and all(r["chosen_score"] > r["rejected_score"] for r in rows)
+    assert any(r["rejected_score"] < 0 for r in rows), "z-score units: concise scores are never negative"
+    assert stage["steps"] > 0

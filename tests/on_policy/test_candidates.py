@@ -1,8 +1,10 @@
 """Sampled answers as scored candidates, and the rows made from them without pairing (kto labels, best answers)."""
 
+import pytest
+
 from align.data.scoring import concise_score, count_words, score_answer
 from align.evaluation.generation import GeneratedAnswer
-from align.on_policy.candidates import Candidate, candidates_of, to_scored_prompts
+from align.on_policy.candidates import Candidate, candidates_of, rank_candidates, to_scored_prompts
 from align.on_policy.prompts import PromptRow
 from align.on_policy.unpaired import best_rows, labelled_rows
 
@@ -74,3 +76,29 @@ def test_best_rows_pick_the_best_answer_that_clears_the_bar():
     rows, counts = best_rows([ROW, ROW], [_candidates(), [Candidate("d", 0.3, False, False)]], 0.5)
     assert [r["completion"] for r in rows] == ["ref"]
     assert counts == {"chosen_reference": 1, "prompts_without_rows": 1}
+
+
+def test_a_scorer_set_ranks_candidates_and_the_rows_follow_it(monkeypatch):
+    """With a second scorer, `rank` is the z-scored weighted mix: concise scores (0.7, 0.3) and fake scores (0, 10)
+    z-score to (+1, −1) and (−1, +1); weights 1 and 3 give rank (1·1 + 3·(−1))/4 = −0.5 for "a" and +0.5 for "d".
+    The builder's input then carries those ranks as scores, and the best sft row is "d", though its concise score
+    (0.3) is lower. If this fails, a recipe's reward model is ignored when rows are made."""
+    from align.scorers import SCORERS, ScorerSet
+    from tests.scorers.conftest import fake_scorer
+
+    monkeypatch.setitem(SCORERS, "fake", fake_scorer("fake", {"a": 0.0, "d": 10.0}))
+    group = [Candidate("a", 0.7, False, False), Candidate("d", 0.3, False, False)]
+
+    class Concise:  # the candidates' own concise scores, standing in for the concise scorer on these texts
+        def score(self, items):
+            return [{"a": 0.7, "d": 0.3}[item.answer] for item in items]
+
+    scorers = ScorerSet({"concise": 1.0, "fake": 3.0})
+    scorers.scorers["concise"] = Concise()
+    (ranked,) = rank_candidates([ROW], [group], scorers)
+    assert [c.rank for c in ranked] == pytest.approx([-0.5, 0.5])
+    (prompt,) = to_scored_prompts([ROW], [ranked])
+    assert [scores["score"] for _, scores in prompt.completions] == pytest.approx([-0.5, 0.5])
+    rows, _ = best_rows([ROW], [ranked], 0.2)
+    assert [r["completion"] for r in rows] == ["d"]
+    assert rank_candidates([ROW], [group], ScorerSet({"concise": 1.0})) == [group]

@@ -68,6 +68,7 @@ def test_adapter_new_applies_to_the_first_round_only(on_policy, write):
         (", scorers: {consise: 1}", "scorers.consise", "did you mean 'concise'"),
         (", reward_model: rm", "reward_model", "does not weight it"),
         (", columns: {answer: a}", "columns.answer", "maps only"),
+        (", scorers: {concise: 1, reward_model: 0.5}", "scorers.reward_model", "needs `reward_model`"),
         (", negatives: 4", "samples", "cannot give a chosen answer and 4"),
     ],
 )
