@@ -85,9 +85,44 @@ def _thresholds(text: str | None):
     return (low, high)
 
 
+def _cmd_sample(args) -> int:
+    """`data build --sample-from MODEL`: INPUT is a prompts file; the rows come from the model's sampled answers."""
+    from align.on_policy.command import SampleRequest, report_text, sample_and_build
+    from align.recipe.schema import GenerateConfig
+    from align.scorers import parse_scorer_weights
+
+    settings = GenerateConfig(
+        prompts=args.input,
+        columns=_key_values(args.column, "--column"),
+        max_prompts=args.limit,
+        samples=args.samples,
+        temperature=args.temperature,
+        top_p=args.top_p,
+        max_new_tokens=args.max_new_tokens,
+        batch_size=args.batch_size,
+        scorers=parse_scorer_weights(args.scorer or ["concise"]),
+        reward_model=args.reward_model,
+        min_margin=args.min_margin,
+        min_chosen_score=0.5 if args.min_chosen_score is None else args.min_chosen_score,
+        include_reference=not args.no_reference,
+        max_pairs_per_prompt=args.max_pairs_per_prompt,
+        negatives=args.negatives,
+    )
+    request = SampleRequest(args.sample_from, args.adapter, args.rows, args.seed)
+    print(report_text(sample_and_build(settings, request, args.output)))
+    return 0
+
+
 def _cmd_build(args) -> int:
     from align.data.pair_builder import BuildOptions, write_pairs
     from align.scorers import ScorerSettings, parse_scorer_weights
+
+    if args.sample_from:
+        return _cmd_sample(args)
+    if args.adapter:
+        from align.errors import AlignError, Problem
+
+        raise AlignError(Problem("--adapter", "samples answers with an adapter: give --sample-from MODEL too"))
 
     options = BuildOptions(
         scorers=parse_scorer_weights(args.scorer or ["concise"]),
@@ -101,6 +136,7 @@ def _cmd_build(args) -> int:
         max_chosen_shorter_share=args.max_chosen_shorter_share,
         difficulty_thresholds=_thresholds(args.difficulty_thresholds),
         negatives=args.negatives,
+        min_chosen_score=args.min_chosen_score,
     )
     columns = _key_values(args.column, "--column")
     report = write_pairs(
@@ -192,13 +228,42 @@ def _add_build(sub) -> None:
         metavar="OURS=THEIRS",
         help="map a column: prompt=question, completions=answers (repeatable)",
     )
+    build.add_argument(
+        "--min-chosen-score",
+        type=float,
+        metavar="X",
+        help="the quality bar: an answer whose concise score (0-1) is below X, or that was cut at the length cap, "
+        "is never chosen (default: none; 0.5 with --sample-from)",
+    )
     build.add_argument("--split", default="train", help="split of a save_to_disk folder or Hub dataset")
+    _add_sampling(build)
     build.add_argument(
         "--drop-bad-rows",
         action="store_true",
         help="leave bad input rows out (counted in the report) instead of stopping at the first",
     )
     build.set_defaults(func=_cmd_build)
+
+
+def _add_sampling(build) -> None:
+    """`--sample-from MODEL`: INPUT is a prompts file and the answers are the model's own (on-policy rows)."""
+    group = build.add_argument_group(
+        "on-policy rows",
+        "With --sample-from, INPUT is a prompts file (`prompt`, optional `key_points` and `reference`) and the "
+        "answers are sampled from the model (with --adapter), scored and built into rows, as a recipe stage's "
+        "`data.generate` does.",
+    )
+    group.add_argument("--sample-from", metavar="MODEL", help="short name, folder or Hub id of the model to sample")
+    group.add_argument("--adapter", metavar="DIR", help="a PEFT adapter folder to sample with (OUTPUT/<stage>/adapter)")
+    group.add_argument("--rows", choices=("pairs", "kto", "sft"), default="pairs", help="rows to write (default pairs)")
+    group.add_argument("--samples", type=int, default=4, metavar="N", help="answers per prompt (default 4)")
+    group.add_argument("--temperature", type=float, default=0.8, help="sampling temperature (default 0.8)")
+    group.add_argument("--top-p", type=float, default=0.95, help="nucleus sampling mass (default 0.95)")
+    group.add_argument("--max-new-tokens", type=int, default=160, metavar="N", help="answer cap (default 160)")
+    group.add_argument("--batch-size", type=int, default=8, metavar="N", help="prompts per batch (default 8)")
+    group.add_argument("--limit", type=int, metavar="N", help="sample only the first N prompts")
+    group.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
+    group.add_argument("--no-reference", action="store_true", help="keep `reference` answers out of the candidates")
 
 
 def add_data(sub) -> None:

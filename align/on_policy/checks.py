@@ -15,7 +15,8 @@ def _number_in(value, low: float, high: float = math.inf, low_open: bool = False
     return (low < value if low_open else low <= value) and value <= high
 
 
-def _check_counts(settings, path: KeyPath, out: Collector) -> None:
+def check_counts(settings, path: KeyPath, out: Collector) -> None:
+    """Sampling and building numbers out of range, each at its key (also used for `align data build` flags)."""
     wholes = (("samples", 1), ("max_new_tokens", 1), ("batch_size", 1), ("rounds", 1), ("negatives", 1))
     for key, low in wholes:
         if getattr(settings, key) < low:
@@ -58,7 +59,7 @@ def check_generate(stage, kind, base_dir: Path, path: KeyPath, out: Collector) -
     unknown = sorted(set(settings.columns) - {"prompt", "key_points", "reference"})
     if unknown:
         out.add(path + ("columns", unknown[0]), "maps only prompt, key_points and reference")
-    _check_counts(settings, path, out)
+    check_counts(settings, path, out)
     _check_scorers(settings, path, out)
     if settings.reward_model is not None and "reward_model" not in settings.scorers:
         out.add(path + ("reward_model",), "is set but `scorers` does not weight it; add `reward_model: 0.5` there")

@@ -10,8 +10,6 @@ from typing import Any
 
 from align.errors import AlignError
 from align.losses import LossTerm, loss_info, loss_names, reward_term
-from align.on_policy.checks import check_generate, check_round_names
-from align.on_policy.rounds import expand_rounds
 from align.recipe.inheritance import interpolate_env, load_with_bases
 from align.recipe.schema import LossConfig, Recipe, StageConfig
 from align.recipe.trl_checks import (
@@ -180,6 +178,9 @@ def _check_stages(recipe: Recipe, raw_stages: list, base_dir: Path, top_level_ok
         if not stage.data.train and stage.data.generate is None:
             out.add(path + ("data", "train"), "needs at least one source (or `data.generate` to sample its rows)")
         if stage.data.generate is not None:
+            # Imported here: align.on_policy's checks use this package's typed helpers, which import this module.
+            from align.on_policy.checks import check_generate
+
             check_generate(stage, kind, base_dir, path + ("data", "generate"), out)
         for key in ("train", "eval"):
             for j, source in enumerate(getattr(stage.data, key)):
@@ -207,6 +208,16 @@ def _check_stages(recipe: Recipe, raw_stages: list, base_dir: Path, top_level_ok
         kind.check_stage(stage, raw_stages[index], merged, path, out)
         if top_level_ok and check_training_keys(stage.kind, stage.training, path + ("training",), out):
             validate_training_values(stage.kind, {**recipe.training, **stage.training}, path + ("training",), out)
+
+
+def _expanded(stages: list, out: Collector) -> list:
+    """The stages with each `data.generate.rounds: R` stage run as R stages (`align.on_policy.rounds`)."""
+    from align.on_policy.checks import check_round_names
+    from align.on_policy.rounds import expand_rounds
+
+    stages = expand_rounds(stages)
+    check_round_names(stages, out)
+    return stages
 
 
 def load_recipe(path: str | Path, overrides: list[str] = ()) -> LoadedRecipe:
@@ -237,8 +248,7 @@ def load_recipe(path: str | Path, overrides: list[str] = ()) -> LoadedRecipe:
         top_level_ok = all(check_training_keys(kind, recipe.training, ("training",), out) for kind in sorted(kinds))
         _check_stages(recipe, document.data["stages"], base_dir, top_level_ok, out)
         validate_peft(recipe.peft, ("peft",), out)
-        recipe.stages = expand_rounds(recipe.stages)
-        check_round_names(recipe.stages, out)
+        recipe.stages = _expanded(recipe.stages, out)
         validate_quantization(recipe.model.quantization, ("model", "quantization"), out)
     if out.problems:
         raise AlignError(_dedupe(out.problems))
