@@ -66,27 +66,34 @@ def source_commit(package_dir: Path | None = None) -> dict[str, Any] | None:
     return {"commit": commit, "dirty": None if changes is None else bool(changes)}
 
 
-def _model_placement(model) -> tuple[str | None, str | None]:
-    """(device, dtype) of the loaded model's first parameter, e.g. ("cuda:0", "bfloat16"); the GPU's name is added
-    for a CUDA device. Quantised weights report their compute-facing dtype as torch sees it."""
-    try:
-        parameter = next(model.parameters())
-    except (StopIteration, AttributeError):
-        return None, None
-    device = str(parameter.device)
-    if parameter.device.type == "cuda":
-        import torch
-
-        device += f" ({torch.cuda.get_device_name(parameter.device)})"
-    return device, str(parameter.dtype).removeprefix("torch.")
+def _dtype(model) -> str | None:
+    """The loaded weights' dtype, e.g. "bfloat16": a transformers model's `dtype` (its first floating-point
+    parameter's), else its first parameter's."""
+    dtype = getattr(model, "dtype", None)
+    if dtype is None:
+        try:
+            dtype = next(model.parameters()).dtype
+        except (StopIteration, AttributeError):
+            return None
+    return str(dtype).removeprefix("torch.")
 
 
-def environment(model, world_size: int) -> dict[str, Any]:
+def training_device(device, use_cpu: bool) -> str:
+    """Where this process trains: accelerate's device for it (the trainer moves the model there), or "cpu" when
+    every stage sets `use_cpu`; a CUDA device with its name, e.g. "cuda:0 (NVIDIA H100 80GB HBM3)"."""
+    import torch
+
+    device = torch.device("cpu") if use_cpu else torch.device(device)
+    if device.type == "cuda":
+        return f"{device} ({torch.cuda.get_device_name(device)})"
+    return str(device)
+
+
+def environment(model, world_size: int, device: str) -> dict[str, Any]:
     """summary.json's `environment`: align's version and git commit (null outside a checkout), Python, platform,
-    the libraries' versions, the model's device and dtype, and the number of processes."""
+    the libraries' versions, the training `device`, the loaded model's dtype, and the number of processes."""
     libraries = {name: version(name) for name in LIBRARIES}
     libraries.update({name: version(name) for name in OPTIONAL_LIBRARIES if version(name) is not None})
-    device, dtype = _model_placement(model)
     return {
         "align": version("align") or getattr(align, "__version__", None),
         "git": source_commit(),
@@ -94,7 +101,7 @@ def environment(model, world_size: int) -> dict[str, Any]:
         "platform": platform.platform(),
         "libraries": libraries,
         "device": device,
-        "dtype": dtype,
+        "dtype": _dtype(model),
         "world_size": world_size,
     }
 
@@ -172,15 +179,16 @@ def data_files(loaded) -> list[DataFile]:
 
 
 def run_record(loaded, model) -> dict[str, Any]:
-    """summary.json's reproducibility facts: `environment` (of this process, with the loaded `model`'s device and
-    dtype) and `data_files` (a list of `DataFile` mappings). The main process computes them (hashing reads every
-    data file once); other processes get an empty mapping."""
+    """summary.json's reproducibility facts: `environment` (of this process, with its training device and the
+    loaded `model`'s dtype) and `data_files` (a list of `DataFile` mappings). The main process computes them
+    (hashing reads every data file once); other processes get an empty mapping."""
     from align.runtime import process_state
 
     state = process_state()
     if not state.is_main_process:
         return {}
+    use_cpu = all(loaded.stage_training(stage).get("use_cpu") is True for stage in loaded.recipe.stages)
     return {
-        "environment": environment(model, state.num_processes),
+        "environment": environment(model, state.num_processes, training_device(state.device, use_cpu)),
         "data_files": [asdict(item) for item in data_files(loaded)],
     }

@@ -13,7 +13,14 @@ import torch
 
 import align
 from align.recipe import load_recipe
-from align.run_record import data_files, environment, folder_sha256, run_record, source_commit
+from align.run_record import (
+    data_files,
+    environment,
+    folder_sha256,
+    run_record,
+    source_commit,
+    training_device,
+)
 
 PACKAGE_DIR = Path(align.__file__).resolve().parent
 
@@ -22,7 +29,7 @@ def test_environment_names_the_installed_versions_device_and_dtype():
     """Every library's version is the one importlib.metadata reports (deepspeed only when installed), and device and
     dtype are the model's. If this fails, summary.json records versions or a placement other than the ones that ran."""
     model = torch.nn.Linear(3, 2).to(torch.bfloat16)
-    env = environment(model, world_size=3)
+    env = environment(model, world_size=3, device=training_device("cpu", use_cpu=False))
     assert env["align"] == importlib.metadata.version("align")
     assert env["python"] == platform.python_version()
     for name in ("torch", "transformers", "trl", "peft", "accelerate", "datasets"):
@@ -32,6 +39,16 @@ def test_environment_names_the_installed_versions_device_and_dtype():
     except importlib.metadata.PackageNotFoundError:
         assert "deepspeed" not in env["libraries"]
     assert (env["device"], env["dtype"], env["world_size"]) == ("cpu", "bfloat16", 3)
+
+
+def test_training_device_is_accelerates_unless_every_stage_trains_on_the_cpu():
+    """The device is where the trainer puts the model (accelerate's device), not where the weights were loaded
+    (always the CPU before training); `use_cpu` in every stage means the CPU. If this fails, a GPU run records
+    "cpu", or a `use_cpu` run on a GPU machine records the GPU."""
+    assert training_device("cpu", use_cpu=False) == "cpu"
+    if torch.cuda.is_available():
+        assert training_device("cuda:0", use_cpu=False).startswith("cuda:0 (")
+    assert training_device("cuda:0", use_cpu=True) == "cpu"
 
 
 def test_git_commit_is_the_checkout_align_runs_from():
