@@ -106,7 +106,7 @@ def environment(model, world_size: int, device: str) -> dict[str, Any]:
     }
 
 
-@dataclass(frozen=True)
+@dataclass
 class DataFile:
     """One data input of the run: `path` as the recipe wrote it, `resolved` the absolute path (None for a Hub id),
     `kind` file | save_to_disk | hub, `sha256` (None with a `reason` when there are no local bytes), `bytes` its

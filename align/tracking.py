@@ -177,7 +177,7 @@ def summary_figures(summary: dict[str, Any]) -> dict[str, Any]:
 
 class MultiTracker(Tracker):
     """Several trackers (`report_to: [wandb, tensorboard]`) given every call in turn. `finish` reaches each one even
-    when an earlier one fails (the first failure is raised after)."""
+    when an earlier one fails (the first failure is raised after); a failed `start` closes those already started."""
 
     def __init__(self, trackers: list[Tracker]) -> None:
         super().__init__()
@@ -185,8 +185,13 @@ class MultiTracker(Tracker):
         self.name = "+".join(tracker.name for tracker in trackers)
 
     def start(self, run_name, group, config, output_dir, *, stages=None, recipe_file=None) -> None:
-        for tracker in self.trackers:
-            tracker.start(run_name, group, config, output_dir, stages=stages, recipe_file=recipe_file)
+        """Start each tracker; when one fails to start, close those already started (marked failed) and re-raise."""
+        try:
+            for tracker in self.trackers:
+                tracker.start(run_name, group, config, output_dir, stages=stages, recipe_file=recipe_file)
+        except BaseException:
+            self.finish("failed")
+            raise
 
     def log(self, row: dict[str, Any]) -> None:
         for tracker in self.trackers:

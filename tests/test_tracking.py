@@ -451,8 +451,8 @@ def test_report_to_list_sends_every_row_to_wandb_and_tensorboard(wandb_home):
 
 
 def test_multi_tracker_finishes_every_tracker_when_one_fails():
-    """A tracker that fails to close must not leave the others open (their last figures unflushed); the failure is
-    still raised."""
+    """A tracker that fails to close must not leave the others open (their last figures unflushed), nor one that
+    fails to start leave an earlier one running; the failure is still raised."""
 
     class Failing(Tracker):
         def finish(self, status="finished"):
@@ -468,3 +468,12 @@ def test_multi_tracker_finishes_every_tracker_when_one_fails():
     with pytest.raises(RuntimeError, match="upload failed"):
         tracker.finish("failed")
     assert closed == ["failed"]
+
+    class NoStart(Tracker):
+        def start(self, *args, **kwargs):
+            raise AlignError("report_to: tensorboard cannot write its folder")
+
+    closed.clear()
+    with pytest.raises(AlignError, match="cannot write"):
+        MultiTracker([Closing(), NoStart()]).start("r", "g", {}, Path("."))
+    assert closed == ["failed"]  # the tracker already started is closed, marked failed, not left open
