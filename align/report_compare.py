@@ -194,6 +194,7 @@ def render_comparison(a: Run, b: Run, labels: tuple[str, str], plots: list[Plot]
 
 
 def default_compare_dir(run_a: str | Path, run_b: str | Path) -> Path:
+    """Where a comparison goes without `--output-dir`: `RUN_A/report/compare-<RUN_B folder name>/`."""
     return Path(run_a) / "report" / f"compare-{Path(run_b).resolve().name}"
 
 
