@@ -82,8 +82,14 @@ def _cmd_eval(args) -> int:
 
 def _cmd_report(args) -> int:
     from align.report import write_report
+    from align.report_compare import write_comparison
 
-    for path in write_report(args.output_dir):
+    if len(args.runs) > 2:
+        raise AlignError("align report: give one run folder, or two to compare")
+    if len(args.runs) == 1 and args.compare_dir:
+        raise AlignError("align report: --output-dir is for comparing two runs; one run's report goes to its report/")
+    written = write_report(args.runs[0]) if len(args.runs) == 1 else write_comparison(*args.runs, args.compare_dir)
+    for path in written:
         print(path)
     return EXIT_OK
 
@@ -186,12 +192,17 @@ def _add_eval(sub) -> None:
 def _add_report(sub) -> None:
     report = sub.add_parser(
         "report",
-        help="plot a run's metrics and write report.md (no tracker needed)",
+        help="plot a run's metrics and write report.md, or compare two runs (no tracker needed)",
         description="Read OUTPUT_DIR/metrics.jsonl and summary.json (and each stage's probes.jsonl) and write PNG "
         "plots of loss, reward margin and accuracy, pair lengths, before/after answer lengths and probe figures, "
-        "with stage boundaries marked, plus a report.md that links them, into OUTPUT_DIR/report/.",
+        "with stage boundaries marked, plus a report.md that links them, into OUTPUT_DIR/report/. Given two run "
+        "folders A B: one plot per loss and reward metric with both runs' curves, and compare.md with their setups "
+        "and stage figures side by side, into A/report/compare-<B folder name>/ (or --output-dir).",
     )
-    report.add_argument("output_dir", metavar="OUTPUT_DIR", help="the output folder of an `align train` run")
+    report.add_argument(
+        "runs", nargs="+", metavar="OUTPUT_DIR", help="the output folder of an `align train` run (two to compare)"
+    )
+    report.add_argument("--output-dir", dest="compare_dir", metavar="DIR", help="where a comparison of two runs goes")
     report.set_defaults(func=_cmd_report)
 
 

@@ -15,6 +15,7 @@ from align.recipe import LoadedRecipe
 from align.redaction import redact
 from align.resume import ResumePoint, clear_run, plan_resume, trim_metrics
 from align.run_context import RunContext
+from align.run_record import run_record
 from align.runtime import process_state
 from align.selection import stage_rows
 from align.tracking import Tracker, make_tracker
@@ -140,6 +141,7 @@ def _train_stages(
     tokenizer = load_tokenizer(recipe.model.name, recipe.model.trust_remote_code)
     run = RunContext(tokenizer, recipe.peft, recipe.seed, redact(recipe.name), outputs, tracker)
     model = _load_policy(recipe, outputs, point)
+    summary.update(run_record(loaded, model))  # environment and data file digests (align.run_record)
     step_offset = point.step_offset if point else 0
     done = set(point.finished_names) if point else set()
     for stage in (stage for stage in recipe.stages if stage.name not in done):

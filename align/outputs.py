@@ -4,6 +4,7 @@
     OUTPUT/metrics.jsonl          one JSON object per logged step: stage, global step, trl's keys
     OUTPUT/summary.json           per stage: name, kind, steps, final train loss, held-out eval figures
     OUTPUT/<stage>/adapter/       the stage's final PEFT adapter
+    OUTPUT/<stage>/trainer_config.json   the stage's effective trl config (align's defaults applied, secrets masked)
     OUTPUT/<stage>/checkpoints/   trl/transformers checkpoints while the stage trains
 
 Final results are written under a temporary name and renamed, so a killed run never leaves a half-written file
@@ -82,6 +83,9 @@ class RunOutputs:
     def checkpoints_dir(self, stage: str) -> Path:
         return self.stage_dir(stage) / "checkpoints"
 
+    def trainer_config_path(self, stage: str) -> Path:
+        return self.stage_dir(stage) / "trainer_config.json"
+
     def prepare(self) -> None:
         """Create the folder and prove it is writable before any training starts; warn when little space is left."""
         try:
@@ -110,6 +114,15 @@ class RunOutputs:
 
     def write_summary(self, summary: dict[str, Any]) -> None:
         atomic_write_text(self.summary_path, json.dumps(summary, indent=2, sort_keys=False) + "\n")
+
+    def write_trainer_config(self, stage: str, config) -> Path:
+        """The stage's trl config as it trains (`config.to_dict()`: align's defaults, the recipe's `training`, what
+        the stage runner set) to `OUTPUT/<stage>/trainer_config.json`. Secrets are masked twice: transformers names
+        every `*_token` field's value `<FIELD_NAME>`, and `atomic_write_text` masks secret environment values anywhere
+        else. Values JSON cannot hold (a dtype, a path object) are written as their text."""
+        path = self.trainer_config_path(stage)
+        atomic_write_text(path, json.dumps(config.to_dict(), indent=2, sort_keys=True, default=str) + "\n")
+        return path
 
     def append_metrics(self, row: dict[str, Any]) -> None:
         self.metrics_path.parent.mkdir(parents=True, exist_ok=True)

@@ -34,7 +34,8 @@ class Plot:
     reason: str | None = None
 
 
-def _figure(panels: int, title: str):
+def new_figure(panels: int, title: str):
+    """An off-screen matplotlib figure, 8 inches wide, with `panels` axes stacked vertically; (figure, [axes])."""
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(8, 2.8 * panels + 0.6), dpi=100, layout="constrained")
@@ -43,7 +44,8 @@ def _figure(panels: int, title: str):
     return fig, list(axes)
 
 
-def _save(fig, path: Path) -> None:
+def save_png(fig, path: Path) -> None:
+    """`fig` as a PNG at `path`, atomically, without version metadata (same inputs → same bytes)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
     FigureCanvasAgg(fig)
@@ -131,7 +133,7 @@ def _plot_time_series(run: Run, out: Path, file: str, title: str, caption: str, 
             f"metrics.jsonl has none of {', '.join(f'`{k}`' for k in keys)}"
             + (" (only preference stages log them)" if file != "loss.png" else ""),
         )
-    fig, axes = _figure(len(panels), f"{title} — {run.summary.get('recipe', run.root.name)}")
+    fig, axes = new_figure(len(panels), f"{title} — {run.summary.get('recipe', run.root.name)}")
     for ax, (ylabel, pairs) in zip(axes, panels, strict=True):
         for index, (key, label) in enumerate(pairs):
             color = f"C{index}"
@@ -147,7 +149,7 @@ def _plot_time_series(run: Run, out: Path, file: str, title: str, caption: str, 
         _mark_stages(ax, run.spans)
         if ax.get_legend_handles_labels()[0]:
             ax.legend(loc="best", fontsize=8)
-    _save(fig, out / file)
+    save_png(fig, out / file)
     return Plot(file, title, caption)
 
 
@@ -196,7 +198,7 @@ def _plot_response_lengths(run: Run, out: Path) -> Plot:
     low, high = min(base + tuned), max(base + tuned)
     width = max(1, math.ceil((high - low + 1) / 30))
     bins = [low - 0.5 + width * i for i in range((high - low) // width + 2)]
-    fig, (ax,) = _figure(1, f"{title} — {run.summary.get('recipe', run.root.name)}")
+    fig, (ax,) = new_figure(1, f"{title} — {run.summary.get('recipe', run.root.name)}")
     for values, color, label in ((base, BEFORE, "before: base model"), (tuned, AFTER, after)):
         if values:
             mean = sum(values) / len(values)
@@ -208,7 +210,7 @@ def _plot_response_lengths(run: Run, out: Path) -> Plot:
     ax.set_xlabel("response length (tokens)")
     ax.set_ylabel("answers")
     ax.legend(loc="best", fontsize=8)
-    _save(fig, out / file)
+    save_png(fig, out / file)
     means = "; ".join(
         f"{name} mean {sum(v) / len(v):.1f} tokens over {len(v)} answers"
         for name, v in (("before (base model)", base), (after, tuned))
@@ -245,7 +247,7 @@ def _plot_probes(run: Run, out: Path) -> Plot:
     panels = [("mean response tokens", "mean_response_tokens")]
     if any("probe/key_point_recall" in f for f in figures.values()):
         panels.append(("key-point recall", "key_point_recall"))
-    fig, axes = _figure(len(panels), f"{title} — {run.summary.get('recipe', run.root.name)}")
+    fig, axes = new_figure(len(panels), f"{title} — {run.summary.get('recipe', run.root.name)}")
     names = list(figures)
     for ax, (ylabel, key) in zip(axes, panels, strict=True):
         for offset, prefix, color, label in ((-0.2, "probe/base_", BEFORE, "base"), (0.2, "probe/", AFTER, "tuned")):
@@ -256,15 +258,17 @@ def _plot_probes(run: Run, out: Path) -> Plot:
         if key == "key_point_recall":
             ax.set_ylim(0, 1.05)
         ax.legend(loc="best", fontsize=8)
-    _save(fig, out / file)
+    save_png(fig, out / file)
     return Plot(file, title, caption)
 
 
-def _number(value: Any) -> str:
+def number_cell(value: Any) -> str:
+    """A table cell: a finite number to 4 significant digits, anything else "—"."""
     return f"{value:.4g}" if isinstance(value, (int, float)) and math.isfinite(value) else "—"
 
 
-def _gates_cell(stage: dict[str, Any]) -> str:
+def gates_cell(stage: dict[str, Any]) -> str:
+    """A stage's gates as "2/3 passed; missed max_loop_rate", or "—" without gates."""
     gates = stage.get("gates") or []
     missed = [str(g.get("gate")) for g in gates if not g.get("passed")]
     if not gates:
@@ -272,11 +276,11 @@ def _gates_cell(stage: dict[str, Any]) -> str:
     return f"{len(gates) - len(missed)}/{len(gates)} passed" + (f"; missed {', '.join(missed)}" if missed else "")
 
 
-def _loop_cell(probe: dict[str, Any]) -> str:
+def loop_cell(probe: dict[str, Any]) -> str:
     """The probe loop rate, base model → the stage's adapter ("0 → 0.25"), or "—" when the stage was not probed."""
     if "probe/loop_rate" not in probe:
         return "—"
-    return f"{_number(probe.get('probe/base_loop_rate'))} → {_number(probe['probe/loop_rate'])}"
+    return f"{number_cell(probe.get('probe/base_loop_rate'))} → {number_cell(probe['probe/loop_rate'])}"
 
 
 def stage_table(run: Run) -> list[str]:
@@ -290,9 +294,10 @@ def stage_table(run: Run) -> list[str]:
         probe, held_out = stage.get("probe") or {}, stage.get("eval") or {}
         lines.append(
             f"| {stage.get('name')} | {stage.get('kind', '?')} | {stage.get('steps', '—')} "
-            f"| {_number(stage.get('final_train_loss'))} | {_number(held_out.get('rewards/accuracies'))} "
-            f"| {_number(probe.get('probe/mean_tokens_ratio'))} | {_number(probe.get('probe/key_point_recall_drop'))} "
-            f"| {_loop_cell(probe)} | {_gates_cell(stage)} |"
+            f"| {number_cell(stage.get('final_train_loss'))} | {number_cell(held_out.get('rewards/accuracies'))} "
+            f"| {number_cell(probe.get('probe/mean_tokens_ratio'))} "
+            f"| {number_cell(probe.get('probe/key_point_recall_drop'))} "
+            f"| {loop_cell(probe)} | {gates_cell(stage)} |"
         )
     return lines
 

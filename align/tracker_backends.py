@@ -1,6 +1,10 @@
 """The trackers behind `report_to`: wandb (one run per `align train`, every stage on one `global_step` axis, the
 recipe as config and artifact, generation tables) and tensorboard (event files in OUTPUT/tensorboard/). The
-interface, the no-op tracker and the choice of one live in `align.tracking`."""
+interface, the no-op tracker and the choice of them live in `align.tracking`.
+
+Metric names, in both: `<stage>/<key>` and `all/<key>` for every figure (held-out `eval_<key>` as `eval/<key>`), and
+for trainer logs also the names transformers' own integrations use (`align.tracking.trl_figures`): `train/<key>`
+and `eval/<key>`; wandb adds `train/global_step`, the run-wide step, the x-axis of trl's panels."""
 
 from __future__ import annotations
 
@@ -12,13 +16,19 @@ from typing import Any
 
 from align.errors import AlignError
 from align.outputs import RunOutputs
-from align.tracking import Tracker, column_title, generation_columns, numeric_figures, summary_figures
+from align.tracking import Tracker, column_title, generation_columns, numeric_figures, summary_figures, trl_figures
 
 logger = logging.getLogger(__name__)
 
 
-def _offline_hint(output_dir: Path) -> str:
-    folder = output_dir / "wandb"
+def wandb_dir(output_dir: Path) -> Path:
+    """The folder wandb writes its run folder `wandb/<run>` into: $WANDB_DIR when set (wandb's own convention),
+    else the run's output folder."""
+    return Path(os.environ.get("WANDB_DIR") or output_dir)
+
+
+def _offline_hint(folder: Path) -> str:
+    folder = folder / "wandb"
     return (
         f"wandb: no API key found, logging offline to {folder}; upload later with "
         f"`wandb sync {folder}/offline-run-*`, or set WANDB_API_KEY (or WANDB_MODE) before training"
@@ -44,8 +54,9 @@ def _wandb_credentials_configured() -> bool:
 
 
 class WandbTracker(Tracker):
-    """One wandb run per `align train`: every figure as `<stage>/<key>` and `all/<key>` against `global_step`, the
-    recipe as config and as a `recipe` artifact, probe answers as tables. Offline (with one hint) without an API key."""
+    """One wandb run per `align train` (under $WANDB_DIR, else OUTPUT/wandb/): every figure as `<stage>/<key>` and
+    `all/<key>` (trainer logs also as trl's `train/<key>`, `eval/<key>`) against `global_step`, the recipe as config
+    and as a `recipe` artifact, probe answers as tables. Offline (with one hint) without an API key."""
 
     name = "wandb"
     package = "wandb"
@@ -73,21 +84,23 @@ class WandbTracker(Tracker):
         except ImportError:
             raise AlignError("report_to: wandb needs the wandb package: pip install wandb") from None
         output_dir = Path(output_dir)
-        output_dir.mkdir(parents=True, exist_ok=True)
+        folder = wandb_dir(output_dir)
+        folder.mkdir(parents=True, exist_ok=True)
         mode = None
         if not os.environ.get("WANDB_MODE") and not _wandb_credentials_configured():
             mode = "offline"
-            logger.warning(_offline_hint(output_dir))
+            logger.warning(_offline_hint(folder))
         self.run = wandb.init(
             project=os.environ.get("WANDB_PROJECT", "align"),
             name=run_name,
             group=group,
             job_type="train",
             config={**config, "stage_names": list(self.stage_index)},
-            dir=output_dir,
+            dir=folder,
             mode=mode,
         )
         self.run.define_metric("global_step")
+        self.run.define_metric("train/global_step")
         self.run.define_metric("*", step_metric="global_step")
         recipe_file = Path(recipe_file) if recipe_file else RunOutputs(output_dir).resolved_recipe_path
         if recipe_file.is_file():
@@ -113,7 +126,8 @@ class WandbTracker(Tracker):
         figures = numeric_figures(row)
         if not figures:
             return
-        payload: dict[str, Any] = {"global_step": int(row.get("step", 0))}
+        step = int(row.get("step", 0))
+        payload: dict[str, Any] = {"global_step": step, "train/global_step": step}
         try:
             payload["stage_index"] = self._enter_stage(stage)
             if "stage_step" in row:
@@ -121,6 +135,7 @@ class WandbTracker(Tracker):
             for key, value in figures.items():
                 payload[f"{stage}/{key}"] = value
                 payload[f"all/{key}"] = value
+            payload.update(trl_figures(row))
             self.run.log(payload)
         except Exception as exc:  # noqa: BLE001 — a tracker hiccup must not end hours of training
             self._warn_once(exc)
@@ -195,8 +210,8 @@ def generations_markdown(records: list[dict]) -> str:
 
 
 class TensorBoardTracker(Tracker):
-    """Event files under `OUTPUT/tensorboard/`: `<stage>/<key>` and `all/<key>` scalars at the run-wide step, the
-    recipe as text, probe answers as markdown tables."""
+    """Event files under `OUTPUT/tensorboard/`: `<stage>/<key>` and `all/<key>` scalars (trainer logs also as trl's
+    `train/<key>`, `eval/<key>`) at the run-wide step, the recipe as text, probe answers as markdown tables."""
 
     name = "tensorboard"
     package = "tensorboard"
@@ -242,6 +257,8 @@ class TensorBoardTracker(Tracker):
         for key, value in figures.items():
             self.writer.add_scalar(f"{stage}/{key}", value, step)
             self.writer.add_scalar(f"all/{key}", value, step)
+        for key, value in trl_figures(row).items():
+            self.writer.add_scalar(key, value, step)
 
     def log_generations(self, stage: str, step: int, records: list[dict]) -> None:
         if self.writer is None or not records:

@@ -1,5 +1,5 @@
-"""The one place that sends metrics out: `metrics.jsonl` always, plus the recipe's `report_to` target (wandb,
-tensorboard) through a `Tracker`, one per `align train`.
+"""The one place that sends metrics out: `metrics.jsonl` always, plus the recipe's `report_to` targets (wandb,
+tensorboard, or both) through a `Tracker`, one per `align train`.
 
 transformers' own integrations stay off (trl configs get `report_to="none"`): they would open one wandb run per
 trainer and restart the x-axis at every stage. Instead the curriculum builds one tracker per run (`make_tracker`, on
@@ -8,7 +8,8 @@ to `Tracker.log`, so all stages share one continuous x-axis: the run-wide `globa
 
     tracker = make_tracker(recipe.report_to)
     tracker.start(run_name, group, config, outputs.root)       # recipe as config and as a "recipe" artifact
-    tracker.log({"stage": "sft", "step": 3, "loss": 1.2})       # wandb: sft/loss, all/loss at global_step 3
+    tracker.log({"stage": "sft", "step": 3, "stage_step": 3, "loss": 1.2})
+                                              # wandb: sft/loss, all/loss and trl's train/loss at global_step 3
     tracker.log_generations("sft", 3, probe_records)            # a table per stage and one across stages
     tracker.set_summary(summary)
     tracker.finish("finished")                                  # safe twice, and after a failure
@@ -72,6 +73,21 @@ def numeric_figures(row: dict[str, Any]) -> dict[str, float | int]:
         number = _number(value)
         if key not in _PLACE_KEYS and number is not None:
             figures[metric_name(key)] = number
+    return figures
+
+
+def trl_figures(row: dict[str, Any]) -> dict[str, float | int]:
+    """A trainer log row's figures under the names transformers' own wandb and tensorboard callbacks give them
+    (`rewrite_logs`), so panels made for trl runs find them: `eval_<key>` → `eval/<key>`, any other `<key>` →
+    `train/<key>`. Only trainer logs (`MetricsJsonlCallback` rows, which carry `stage_step`) have such names;
+    probe rows (after a stage, no `stage_step`) get none."""
+    if "stage_step" not in row:
+        return {}
+    figures = {}
+    for key, value in row.items():
+        number = _number(value)
+        if key not in _PLACE_KEYS and number is not None:
+            figures["eval/" + key.removeprefix("eval_") if key.startswith("eval_") else "train/" + key] = number
     return figures
 
 
@@ -159,19 +175,75 @@ def summary_figures(summary: dict[str, Any]) -> dict[str, Any]:
     return flat
 
 
-def make_tracker(report_to: str, *, main_process: bool | None = None) -> Tracker:
-    """The tracker `report_to` names, for the main process; the no-op tracker for every other process. A missing
-    package is an `AlignError` on every process, so no rank goes on training while the main one stops."""
+class MultiTracker(Tracker):
+    """Several trackers (`report_to: [wandb, tensorboard]`) given every call in turn. `finish` reaches each one even
+    when an earlier one fails (the first failure is raised after); a failed `start` closes those already started."""
+
+    def __init__(self, trackers: list[Tracker]) -> None:
+        super().__init__()
+        self.trackers = trackers
+        self.name = "+".join(tracker.name for tracker in trackers)
+
+    def start(self, run_name, group, config, output_dir, *, stages=None, recipe_file=None) -> None:
+        """Start each tracker; when one fails to start, close those already started (marked failed) and re-raise."""
+        try:
+            for tracker in self.trackers:
+                tracker.start(run_name, group, config, output_dir, stages=stages, recipe_file=recipe_file)
+        except BaseException:
+            self.finish("failed")
+            raise
+
+    def log(self, row: dict[str, Any]) -> None:
+        for tracker in self.trackers:
+            tracker.log(row)
+
+    def log_generations(self, stage: str, step: int, records: list[dict]) -> None:
+        for tracker in self.trackers:
+            tracker.log_generations(stage, step, records)
+
+    def set_summary(self, summary: dict[str, Any]) -> None:
+        for tracker in self.trackers:
+            tracker.set_summary(summary)
+
+    def finish(self, status: str = "finished") -> None:
+        failure = None
+        for tracker in self.trackers:
+            try:
+                tracker.finish(status)
+            except Exception as exc:  # noqa: BLE001 — the other trackers still close their runs
+                failure = failure or exc
+        if failure is not None:
+            raise failure
+
+
+def tracker_names(report_to: str | list[str]) -> list[str]:
+    """The trackers `report_to` asks for (a name or a list of names), `none` dropped; `AlignError` for an unknown
+    name (recipes are checked at load time; this guards other callers)."""
     from align.tracker_backends import TRACKERS  # the backends import wandb/tensorboard machinery: only when asked
 
-    if report_to not in TRACKERS:
-        raise AlignError(f"report_to: {report_to!r} is not one of {', '.join(TRACKERS)}")
-    TRACKERS[report_to].check_installed()
+    names = [report_to] if isinstance(report_to, str) else list(report_to)
+    for name in names:
+        if name not in TRACKERS:
+            raise AlignError(f"report_to: {name!r} is not one of {', '.join(TRACKERS)}")
+    return [name for name in names if name != "none"]
+
+
+def make_tracker(report_to: str | list[str], *, main_process: bool | None = None) -> Tracker:
+    """The tracker(s) `report_to` names, for the main process; the no-op tracker for every other process. A missing
+    package is an `AlignError` on every process, so no rank goes on training while the main one stops."""
+    from align.tracker_backends import TRACKERS
+
+    names = tracker_names(report_to)
+    for name in names:
+        TRACKERS[name].check_installed()
     if main_process is None:
         from align.runtime import process_state
 
         main_process = process_state().is_main_process
-    return TRACKERS[report_to]() if main_process else Tracker()
+    if not main_process or not names:
+        return Tracker()
+    trackers = [TRACKERS[name]() for name in names]
+    return trackers[0] if len(trackers) == 1 else MultiTracker(trackers)
 
 
 class MetricsJsonlCallback(TrainerCallback):

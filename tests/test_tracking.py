@@ -24,7 +24,7 @@ from align.tracker_backends import (
     _wandb_table,
     generations_markdown,
 )
-from align.tracking import MetricsJsonlCallback, Tracker, make_tracker
+from align.tracking import MetricsJsonlCallback, MultiTracker, Tracker, make_tracker, trl_figures
 
 RECIPE = {"name": "concise", "model": {"name": "tiny"}, "stages": [{"name": "sft"}, {"name": "dpo"}]}
 ROWS = [
@@ -162,6 +162,9 @@ def test_wandb_offline_run_has_both_stages_on_one_axis_config_artifact_and_table
     assert metrics[1]["sft/eval/loss"] == 1.75 and metrics[1]["all/eval/loss"] == 1.75
     assert metrics[2]["dpo/lengths/chosen"] == 12.5 and metrics[2]["all/lengths/chosen"] == 12.5
     assert metrics[2]["dpo/rewards/accuracies"] == 0.75 and metrics[2]["stage_step"] == 1
+    # trl's names beside align's, for panels made for trl runs: train/<key>, eval/<key>, train/global_step.
+    assert [(h["train/global_step"], h["train/loss"]) for h in metrics] == [(1, 2.0), (2, 1.5), (3, 0.5)]
+    assert metrics[1]["eval/loss"] == 1.75 and metrics[2]["train/rewards/accuracies"] == 0.75
     assert not any("note" in key for h in history for key in h)
     assert all(not key.startswith("dpo/") for h in metrics[:2] for key in h)
 
@@ -315,6 +318,8 @@ def test_tensorboard_tracker_writes_stage_and_all_scalars_and_text(tmp_path, mon
     tracker.finish("finished")
     assert [(v, s) for t, v, s in writer.scalars if t == "all/loss"] == [(2.0, 1), (1.5, 2), (0.5, 3)]
     assert ("dpo/lengths/chosen", 12.5, 3) in writer.scalars and ("sft/eval/loss", 1.75, 2) in writer.scalars
+    assert [(v, s) for t, v, s in writer.scalars if t == "train/loss"] == [(2.0, 1), (1.5, 2), (0.5, 3)]
+    assert ("eval/loss", 1.75, 2) in writer.scalars and ("train/lengths/chosen", 12.5, 3) in writer.scalars
     assert ("stage_index", 1, 3) in writer.scalars
     assert not any("note" in t for t, _, _ in writer.scalars)
     tags = [t for t, _, _ in writer.texts]
@@ -367,6 +372,8 @@ def test_noop_tracker_accepts_every_call(tmp_path):
     assert type(make_tracker("wandb", main_process=False)) is Tracker
     with pytest.raises(AlignError, match="not one of none, wandb, tensorboard"):
         make_tracker("mlflow", main_process=True)
+    assert type(make_tracker([], main_process=True)) is Tracker
+    assert type(make_tracker(["none"], main_process=True)) is Tracker
 
 
 class _Recorder(Tracker):
@@ -392,3 +399,81 @@ def test_metrics_callback_writes_jsonl_and_forwards_rows(tmp_path):
     assert recorder.rows == [{"stage": "dpo", "step": 13, "stage_step": 3, "loss": 0.5, "grad_norm": math.inf}]
     MetricsJsonlCallback(outputs, "sft", 0).on_log(None, state, None, logs={"loss": 1.0})  # no tracker: still fine
     assert yaml.safe_load(outputs.metrics_path.read_text().splitlines()[-1])["stage"] == "sft"
+
+
+def test_trl_names_only_for_trainer_logs():
+    """Trainer logs (rows with `stage_step`) get the names transformers' integrations give them: `eval_<key>` →
+    `eval/<key>`, others `train/<key>` (the eval row's `epoch` too, as `rewrite_logs` does); a probe row (no
+    `stage_step`) gets none. If this fails, trl panels show held-out figures as training ones, or probe figures
+    pose as trainer logs."""
+    assert trl_figures({"stage": "dpo", "step": 9, "stage_step": 4, "eval_loss": 0.5, "epoch": 1.0}) == {
+        "eval/loss": 0.5,
+        "train/epoch": 1.0,
+    }
+    assert trl_figures(ROWS[2]) == {"train/loss": 0.5, "train/lengths/chosen": 12.5, "train/rewards/accuracies": 0.75}
+    assert trl_figures({"stage": "dpo", "step": 9, "probe/loop_rate": 0.25}) == {}
+
+
+def test_wandb_dir_is_honoured(wandb_home, monkeypatch):
+    """With WANDB_DIR set, the wandb run folder lands in `$WANDB_DIR/wandb/` and not in OUTPUT/wandb/. If this fails,
+    a cluster's WANDB_DIR (e.g. on scratch space) is ignored and run files fill the output folder."""
+    elsewhere = wandb_home / "scratch"
+    monkeypatch.setenv("WANDB_DIR", str(elsewhere))
+    output_dir = wandb_home / "out"
+    tracker = _start_wandb(output_dir)
+    tracker.log(ROWS[0])
+    tracker.finish("finished")
+    assert not (output_dir / "wandb").exists()
+    assert _run_dir(elsewhere).name.startswith("offline-run-")
+
+
+def test_report_to_list_sends_every_row_to_wandb_and_tensorboard(wandb_home):
+    """`report_to: [wandb, tensorboard]`: one tracker that gives each call to both, each writing its own files with
+    the same figures. If this fails, a list silently keeps one tracker, or the second one misses rows or never
+    closes (tensorboard's event file would lack the last scalars)."""
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    output_dir = wandb_home / "out"
+    RunOutputs(output_dir).prepare()
+    tracker = make_tracker(["wandb", "tensorboard"], main_process=True)
+    assert isinstance(tracker, MultiTracker) and [t.name for t in tracker.trackers] == ["wandb", "tensorboard"]
+    tracker.start("concise:sft+dpo", "concise", {}, output_dir, stages=["sft", "dpo"])
+    for row in ROWS:
+        tracker.log(row)
+    tracker.finish("finished")
+    history = [r["history"]["item"] for r in _read_run(_run_dir(output_dir)) if r["type"] == "history"]
+    assert [h["train/loss"] for h in history if "train/loss" in h] == [2.0, 1.5, 0.5]
+    events = EventAccumulator(str(output_dir / "tensorboard"))
+    events.Reload()
+    assert [(e.step, e.value) for e in events.Scalars("train/loss")] == [(1, 2.0), (2, 1.5), (3, 0.5)]
+    assert [e.value for e in events.Scalars("eval/loss")] == [1.75]
+
+
+def test_multi_tracker_finishes_every_tracker_when_one_fails():
+    """A tracker that fails to close must not leave the others open (their last figures unflushed), nor one that
+    fails to start leave an earlier one running; the failure is still raised."""
+
+    class Failing(Tracker):
+        def finish(self, status="finished"):
+            raise RuntimeError("upload failed")
+
+    closed = []
+
+    class Closing(Tracker):
+        def finish(self, status="finished"):
+            closed.append(status)
+
+    tracker = MultiTracker([Failing(), Closing()])
+    with pytest.raises(RuntimeError, match="upload failed"):
+        tracker.finish("failed")
+    assert closed == ["failed"]
+
+    class NoStart(Tracker):
+        def start(self, *args, **kwargs):
+            raise AlignError("report_to: tensorboard cannot write its folder")
+
+    closed.clear()
+    with pytest.raises(AlignError, match="cannot write"):
+        MultiTracker([Closing(), NoStart()]).start("r", "g", {}, Path("."))
+    assert closed == ["failed"]  # the tracker already started is closed, marked failed, not left open

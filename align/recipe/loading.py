@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import re
+import typing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,8 @@ from align.stages import DEFAULT_KIND, STAGE_KINDS, StageKind, stage_kind
 
 STAGE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
 RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+#: A stage's metrics are `<stage>/<key>`: a stage named `eval` would mix its training figures into trl's `eval/<key>`.
+RESERVED_STAGE_NAMES = ("eval",)
 
 
 @dataclass
@@ -110,6 +113,23 @@ def _convert_kind(tp: Any, value: Any, path: KeyPath, out: Collector) -> Any:
     return _MISSING
 
 
+def _convert_report_to(tp: Any, value: Any, path: KeyPath, out: Collector) -> Any:
+    """`report_to:` one tracker name or a list of them, each named once; `none` alone (or `[]`) means no tracker.
+    The recipe then holds the list of trackers, `none` left out."""
+    names = typing.get_args(typing.get_args(tp)[0])
+    items = value if isinstance(value, list) else [value]
+    problems = len(out.problems)
+    for index, item in enumerate(items):
+        where = path + (index,) if isinstance(value, list) else path
+        if item not in names:
+            out.add(where, f"{item!r} is not a tracker; use {', '.join(repr(n) for n in names)} or a list of them")
+        elif item in items[:index]:
+            out.add(where, f"{item!r} is listed twice")
+    if "none" in items and len(items) > 1:
+        out.add(path, "'none' cannot be combined with trackers; remove it (or the trackers)")
+    return _MISSING if len(out.problems) > problems else [item for item in items if item != "none"]
+
+
 def _convert_stages(tp: Any, value: Any, path: KeyPath, out: Collector) -> Any:
     """`stages:` must be a list. `convert` would take a single mapping as a one-stage list, but the raw stages are
     then indexed as a list (`_check_stages`: a KeyError traceback for an sft stage; `resolved_raw` at training)."""
@@ -172,6 +192,8 @@ def _check_stages(recipe: Recipe, raw_stages: list, base_dir: Path, top_level_ok
         path, kind = ("stages", index), stage_kind(stage.kind)
         if not STAGE_NAME.match(stage.name):
             out.add(path + ("name",), f"{stage.name!r}: use letters, digits, '-' and '_' (it names a folder)")
+        if stage.name in RESERVED_STAGE_NAMES:
+            out.add(path + ("name",), f"{stage.name!r} is reserved: trackers log held-out figures as eval/<key>")
         if stage.name in seen:
             out.add(path + ("name",), f"duplicate stage name {stage.name!r}; stage names must be unique")
         seen.add(stage.name)
@@ -232,6 +254,7 @@ def load_recipe(path: str | Path, overrides: list[str] = ()) -> LoadedRecipe:
             (StageConfig, "loss"): _convert_loss,
             (StageConfig, "kind"): _convert_kind,
             (Recipe, "stages"): _convert_stages,
+            (Recipe, "report_to"): _convert_report_to,
         },
     )
     out.problems.extend(env_problems)

@@ -344,10 +344,13 @@ class Recipe:
     )
     output_dir: str | None = doc("Where outputs go; default `runs/<name>`. `--output-dir` overrides it.", default=None)
     seed: int = doc("Seed for data shuffling, adapter initialisation and training.", default=42)
-    report_to: Literal["none", "wandb", "tensorboard"] = doc(
-        "Where metrics go besides `OUTPUT/metrics.jsonl`: `wandb`, one run per `align train` (project $WANDB_PROJECT "
-        "or `align`; every metric as `<stage>/<key>` and `all/<key>` on one `global_step` axis; the resolved recipe "
-        "as config and artifact; probe answers as generation tables; offline, with a one-line hint, without an API "
-        "key), or `tensorboard`, event files in OUTPUT/tensorboard/ (needs `pip install tensorboard`).",
-        default="none",
+    report_to: list[Literal["none", "wandb", "tensorboard"]] = doc(
+        "Where metrics go besides `OUTPUT/metrics.jsonl`: a tracker name or a list of them (`[wandb, tensorboard]`); "
+        "`none` (or `[]`) for none. `wandb`: one run per `align train` (project $WANDB_PROJECT or `align`, run folder "
+        "under $WANDB_DIR when set, else OUTPUT/wandb/; every metric as `<stage>/<key>` and `all/<key>` on one "
+        "`global_step` axis, trainer logs also as trl's `train/<key>` and `eval/<key>`; the resolved recipe as "
+        "config and artifact; probe answers as generation tables; offline, with a one-line hint, without an API "
+        "key). `tensorboard`: event files in OUTPUT/tensorboard/ with the same names (needs `pip install "
+        "tensorboard`).",
+        default_factory=list,
     )

@@ -149,6 +149,8 @@ def run_stage(
             NonFiniteLossGuard(stage.name, step_offset),
         ],
     )
+    if trainer.accelerator.is_main_process:
+        outputs.write_trainer_config(stage.name, trainer.args)  # as trained; rotation deletes training_args.bin
     peft_model = trainer.model
     dropped = kind.dropped_rows(stage, len(train_rows) + len(eval_rows), trainer)
     if stage.reference != "previous":

@@ -122,5 +122,8 @@ def test_one_wandb_run_with_a_continuous_axis_and_generation_tables(run):
         "generations/all",
     ):
         assert key in text, key
+    # trl's names too (exact keys), so panels made for trl runs line up: train/<key> on train/global_step, eval/<key>.
+    assert [h["train/global_step"] for h in history if "train/loss" in h] == list(range(1, 13))
+    assert any("eval/rewards/accuracies" in h for h in history)
     tables = sorted(p.name for p in (run_dir / "files" / "media" / "table" / "generations").rglob("*.table.json"))
     assert any(name.startswith("warmup") for name in tables) and any(name.startswith("easy") for name in tables)

@@ -121,3 +121,26 @@ def test_eval_pair_accuracy_of_the_trained_adapter(tiny_run, tiny_model_dir, tmp
     assert result["pair_accuracy"] > 0.5
     assert set(result["pair_accuracy_by_kind"]) == {"verbose", "vague", "incomplete"}
     assert result["pair_accuracy_by_kind"]["verbose"] > 0.8, "trained on verbose pairs, it must win those"
+
+
+def test_summary_records_environment_data_digests_and_trainer_config(tiny_run):
+    """A real run's summary.json names the versions, device and dtype it ran with and the sha256 of each data file it
+    read, and the stage folder keeps the effective trainer config. If this fails, a run cannot be reproduced from its
+    folder: the settings die with checkpoint rotation and nobody can tell which data or library versions it used."""
+    import hashlib
+    import importlib.metadata
+
+    out, _ = tiny_run
+    summary = json.loads((out / "summary.json").read_text())
+    env = summary["environment"]
+    assert env["libraries"]["trl"] == importlib.metadata.version("trl")
+    assert (env["device"], env["dtype"], env["world_size"]) == ("cpu", "float32", 1)
+    files = {Path(f["resolved"]).name: f for f in summary["data_files"]}
+    assert set(files) == {"train.jsonl", "heldout_pairs.jsonl"}
+    for name, record in files.items():
+        data = (REPO / "data" / "concise" / name).read_bytes()
+        assert record["sha256"] == hashlib.sha256(data).hexdigest() and record["bytes"] == len(data)
+    config = json.loads((out / "concise" / "trainer_config.json").read_text())
+    assert config["learning_rate"] == 1.0e-3 and config["per_device_eval_batch_size"] == 8
+    assert config["report_to"] == []  # transformers' integrations off: the run's tracker gets the rows
+    assert config["logging_nan_inf_filter"] is False  # align's default over trl's

@@ -222,3 +222,37 @@ def test_loss_parameters_outside_their_registered_range_are_refused_at_their_lin
     assert len(problems) == 2, problems
     assert problems[0].endswith("r.yaml:8: stages[0].loss[0].beta: 0.0 is outside the range of dpo's beta: (0, inf)")
     assert problems[1].endswith("r.yaml:8: stages[0].loss[1].alpha: 1.5 is outside the range of lddpo's alpha: [0, 1]")
+
+
+@pytest.mark.parametrize(
+    ("value", "trackers"),
+    [("wandb", ["wandb"]), ("[wandb, tensorboard]", ["wandb", "tensorboard"]), ("none", []), ("[]", [])],
+)
+def test_report_to_takes_a_name_or_a_list(recipe_dir, value, trackers):
+    """`report_to` is one tracker name or a list; `none` and `[]` mean no tracker. If this fails, a recipe cannot send
+    metrics to wandb and tensorboard at once, or `none` starts a tracker."""
+    assert load_recipe(recipe_dir("r.yaml", GOOD), [f"report_to={value}"]).recipe.report_to == trackers
+    assert load_recipe(recipe_dir("r.yaml", GOOD)).recipe.report_to == []
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("mlflow", "report_to: 'mlflow' is not a tracker; use 'none', 'wandb', 'tensorboard' or a list of them"),
+        ("[wandb, mlflow]", "report_to[1]: 'mlflow' is not a tracker"),
+        ("[wandb, {a: 1}]", "report_to[1]: {'a': 1} is not a tracker"),
+        ("[tensorboard, tensorboard]", "report_to[1]: 'tensorboard' is listed twice"),
+        ("[none, wandb]", "report_to: 'none' cannot be combined with trackers"),
+    ],
+)
+def test_bad_report_to_entries_are_one_line_problems(recipe_dir, value, expected):
+    """Each bad `report_to` entry is one located line. If this fails, a typo'd tracker is ignored or a traceback."""
+    (problem,) = _problems(recipe_dir("r.yaml", GOOD), [f"report_to={value}"])
+    assert expected in problem and "\n" not in problem
+
+
+def test_a_stage_named_eval_is_refused(recipe_dir):
+    """A stage's metrics are `<stage>/<key>`: a stage named `eval` would log its training loss as `eval/loss`, the
+    name trl's panels read as held-out loss. If this fails, those charts mix training and held-out figures."""
+    (problem,) = _problems(recipe_dir("r.yaml", GOOD.replace("name: first", "name: eval")))
+    assert "stages[0].name: 'eval' is reserved" in problem
