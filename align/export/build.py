@@ -116,6 +116,8 @@ def _write_artifact(request: ExportRequest, source: ExportSource, folder: Path, 
 
 def _publish(staging: Path, target: Path) -> None:
     """Rename the finished `staging` folder to `target`, replacing what was there (checked by `check_request`)."""
+    for path in staging.iterdir():  # transformers writes weights 0600; an export is meant to be read by others
+        path.chmod(0o644)
     if target.exists():
         shutil.rmtree(target) if target.is_dir() else target.unlink()
     staging.rename(target)
