@@ -56,7 +56,7 @@ def _load_section(artifact: str, base_name: str, load_from: str) -> list[str]:
         f"{imports}\n{load}\n"
         f'tokenizer = AutoTokenizer.from_pretrained("{load_from}")\n'
         f'messages = [{{"role": "user", "content": "{_PROMPT}"}}]\n'
-        "inputs = tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors=\"pt\", "
+        'inputs = tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt", '
         "return_dict=True)\n"
         "output = model.generate(**inputs, max_new_tokens=128, do_sample=False)\n"
         'print(tokenizer.decode(output[0][inputs["input_ids"].shape[1]:], skip_special_tokens=True))'
@@ -65,7 +65,11 @@ def _load_section(artifact: str, base_name: str, load_from: str) -> list[str]:
 
 
 def _base_section(facts_base: str, base_name: str) -> list[str]:
-    lines = ["## Base model", "", f"`{base_name}`" + (f" (the recipe's `{facts_base}`)" if facts_base != base_name else "")]
+    lines = [
+        "## Base model",
+        "",
+        f"`{base_name}`" + (f" (the recipe's `{facts_base}`)" if facts_base != base_name else ""),
+    ]
     described = short_model_names().get(facts_base)
     if described and hub_model_id(facts_base) == base_name:
         lines += [
@@ -122,7 +126,9 @@ def _results_section(facts: StageFacts) -> list[str]:
     base = {key.removeprefix("probe/base_"): v for key, v in facts.probe.items() if key.startswith("probe/base_")}
     if base:
         own = [(name, facts.probe.get(f"probe/{name}"), value) for name, value in base.items()]
-        derived = [(k.removeprefix("probe/"), v) for k, v in facts.probe.items() if k.removeprefix("probe/") not in base]
+        derived = [
+            (k.removeprefix("probe/"), v) for k, v in facts.probe.items() if k.removeprefix("probe/") not in base
+        ]
         derived = [(name, value) for name, value in derived if not name.startswith("base_")]
         lines += ["Probe prompts, answered greedily by this model and by the base model:", ""]
         lines += _table(("figure", "this model", "base model"), own) + [""]
@@ -155,8 +161,13 @@ def render_card(facts: StageFacts | None, artifact: str, base_name: str, load_fr
         title = [f"# A {what} for {base_name}", "", "No align run record was found beside the adapter.", ""]
         body = title + _load_section(artifact, base_name, load_from) + _base_section(base_name, base_name)
     else:
-        title = [f"# {facts.recipe}: stage `{facts.stage}`", "", f"A {what} trained by align's `{facts.recipe}` "
-                 f"recipe, stage {facts.position} of {len(facts.stage_names)} (`{facts.kind}`).", ""]
+        title = [
+            f"# {facts.recipe}: stage `{facts.stage}`",
+            "",
+            f"A {what} trained by align's `{facts.recipe}` "
+            f"recipe, stage {facts.position} of {len(facts.stage_names)} (`{facts.kind}`).",
+            "",
+        ]
         body = title + _load_section(artifact, base_name, load_from) + _base_section(facts.base_model, base_name)
         body += _training_section(facts) + _data_section(facts) + _results_section(facts)
     return f"---\n{metadata.to_yaml()}\n---\n\n" + "\n".join(body).rstrip() + "\n"

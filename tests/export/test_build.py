@@ -60,7 +60,9 @@ def test_adapter_only_names_its_base_and_carries_tokenizer_and_card(random_adapt
     card; peft's AutoPeftModelForCausalLM loads it alone. If this fails, the adapter only works where it was
     trained."""
     out = tmp_path / "adapter"
-    request = ExportRequest(source=str(random_adapter), output_dir=str(out), adapter_only=True, model=str(tiny_model_dir))
+    request = ExportRequest(
+        source=str(random_adapter), output_dir=str(out), adapter_only=True, model=str(tiny_model_dir)
+    )
     assert run_export(request).artifact == "adapter"
     config = json.loads((out / "adapter_config.json").read_text())
     assert config["base_model_name_or_path"] == str(tiny_model_dir.resolve())

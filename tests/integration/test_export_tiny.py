@@ -77,7 +77,9 @@ def test_every_stage_adapter_is_portable_with_the_runs_figures(run):
         assert f"stage {position} of 3" in card and f"| trained on | {stage['train_rows']} |" in card
         assert f"final {stage['final_train_loss']:.4g}" in card
         base_tokens = stage["probe"]["probe/base_mean_response_tokens"]
-        assert f"| mean_response_tokens | {stage['probe']['probe/mean_response_tokens']:.4g} | {base_tokens:.4g} |" in card
+        assert (
+            f"| mean_response_tokens | {stage['probe']['probe/mean_response_tokens']:.4g} | {base_tokens:.4g} |" in card
+        )
     pairs_card = (run / "pairs" / "adapter" / "README.md").read_text()
     assert "| max_mean_tokens_ratio | 0.01 |" in pairs_card and "MISSED" in pairs_card
     assert f"| rewards/accuracies | {summary['stages'][1]['eval']['rewards/accuracies']:.4g} |" in pairs_card
@@ -116,6 +118,8 @@ def test_export_refuses_the_rejected_stage_unless_named_then_merges_it(run, tiny
     assert (result.artifact, result.stage) == ("merged", "pairs")
     merged = greedy_answers("merged", out)
     assert merged["imported"] == []
-    assert merged["answers"] == greedy_answers("base+adapter", run / "pairs" / "adapter", base=tiny_model_dir)["answers"]
+    assert (
+        merged["answers"] == greedy_answers("base+adapter", run / "pairs" / "adapter", base=tiny_model_dir)["answers"]
+    )
     card = (out / "README.md").read_text()
     assert "library_name: transformers" in card and "MISSED" in card and f'from_pretrained("{out}")' in card
