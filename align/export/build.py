@@ -91,7 +91,7 @@ def _write_tokenizer(source: ExportSource, folder: Path) -> None:
     from align.models import load_tokenizer
 
     if has_tokenizer(source.adapter_dir):
-        tokenizer = AutoTokenizer.from_pretrained(source.adapter_dir)
+        tokenizer = AutoTokenizer.from_pretrained(source.adapter_dir, trust_remote_code=source.trust_remote_code)
     else:
         tokenizer = load_tokenizer(source.base_model, source.trust_remote_code)
     tokenizer.save_pretrained(folder)
