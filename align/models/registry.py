@@ -19,16 +19,26 @@ CACHE_ENV = "ALIGN_CACHE"
 DEFAULT_MODEL = "smollm2-135m-instruct"
 
 _PREPARERS: dict[str, tuple[Preparer, str]] = {}
+#: Short name → the Hub id of the model it is a local copy of, for short names that have one: what an exported
+#: adapter names as its base, so it loads on a machine without align.
+_HUB_IDS: dict[str, str] = {}
 
 
-def register_model(name: str, description: str) -> Callable[[Preparer], Preparer]:
-    """Register `fn(target_dir)` as the builder of the short model name `name`."""
+def register_model(name: str, description: str, hub_id: str | None = None) -> Callable[[Preparer], Preparer]:
+    """Register `fn(target_dir)` as the builder of the short model name `name`; `hub_id`: the Hub model it copies."""
 
     def wrap(fn: Preparer) -> Preparer:
         _PREPARERS[name] = (fn, description)
+        if hub_id is not None:
+            _HUB_IDS[name] = hub_id
         return fn
 
     return wrap
+
+
+def hub_model_id(name: str) -> str | None:
+    """The Hub id of the short-named model `name`; None for other names and for built-in models with no Hub copy."""
+    return _HUB_IDS.get(name)
 
 
 def short_model_names() -> dict[str, str]:

@@ -53,7 +53,8 @@ def explain_passthrough(key: str) -> str | None:
     section, _, name = key.removeprefix("stages.").partition(".")
     if section == "training" and name in TRL_REFUSALS:
         refusal = TRL_REFUSALS[name]
-        return f"{key}: trl's option, refused in align's {' and '.join(refusal.kinds)} stages: {refusal.instead}"
+        why = f" ({refusal.effect})" if refusal.effect else ""
+        return f"{key}: trl's option, refused in align's {' and '.join(refusal.kinds)} stages{why}: {refusal.instead}"
     if section == "training":
         from trl import DPOConfig as cls
     elif section == "peft":

@@ -18,9 +18,12 @@ from dataclasses import dataclass
 
 # Refusal groups. A stage kind names the groups that apply to it (`StageKind.refusal_groups`, `align.stages`):
 # LOSS — fields only trl's own loss step reads, for kinds whose loss is align's; MODEL_LOADING — fields trl uses only
-# to load the model and tokenizer, which align loads itself for every kind.
+# to load the model and tokenizer, which align loads itself for every kind. HUB fields apply to every kind, whatever
+# its groups: transformers' Hub push would upload each stage's checkpoints folder, not the trained model.
 LOSS = "loss"
 MODEL_LOADING = "model_loading"
+HUB = "hub"
+_PUSH = "publish a finished run with `align export RUN --push-to-hub REPO [--private]` (see `align export --help`)"
 _OWN_LOSSES = "align's losses (`align validate --explain loss`), or register one with `@register_loss` (align.losses)"
 _REFERENCE_SYNC = (
     "TR-DPO's reference sync needs a separate full reference model, and align trains LoRA adapters (trl refuses it "
@@ -34,13 +37,24 @@ class Refusal:
 
     group: str
     instead: str
+    #: What the field would do under align, when not simply nothing; None: "align's stages would ignore it".
+    effect: str | None = None
+
+    def applies_to(self, groups: tuple[str, ...]) -> bool:
+        """Whether a stage kind with these `refusal_groups` refuses this field."""
+        return self.group == HUB or self.group in groups
 
     @property
     def kinds(self) -> list[str]:
         """The registered stage kinds that refuse this field (those whose `refusal_groups` take its group)."""
         from align.stages import STAGE_KINDS
 
-        return [name for name, kind in STAGE_KINDS.items() if self.group in kind.refusal_groups]
+        return [name for name, kind in STAGE_KINDS.items() if self.applies_to(kind.refusal_groups)]
+
+    def message(self, kind: str) -> str:
+        """The one-line refusal in a stage of `kind`."""
+        effect = self.effect or f"trl's option, which align's {kind} stages would ignore"
+        return f"{effect}: {self.instead}"
 
 
 TRL_REFUSALS: dict[str, Refusal] = {
@@ -75,6 +89,19 @@ TRL_REFUSALS: dict[str, Refusal] = {
     "trust_remote_code": Refusal(
         MODEL_LOADING, "align loads the model and tokenizer itself: set `model.trust_remote_code: true`"
     ),
+    # Hub upload: transformers would push every stage's checkpoints folder to a repo named after it ("checkpoints").
+    **{
+        key: Refusal(HUB, _PUSH, "transformers' Hub upload would push each stage's checkpoints, not the model")
+        for key in (
+            "push_to_hub",
+            "hub_model_id",
+            "hub_strategy",
+            "hub_token",
+            "hub_private_repo",
+            "hub_always_push",
+            "hub_revision",
+        )
+    },
 }
 
 
@@ -83,8 +110,4 @@ def refused_training_keys(kind: str) -> dict[str, str]:
     from align.stages import stage_kind
 
     groups = stage_kind(kind).refusal_groups
-    return {
-        key: f"trl's option, which align's {kind} stages would ignore: {refusal.instead}"
-        for key, refusal in TRL_REFUSALS.items()
-        if refusal.group in groups
-    }
+    return {key: refusal.message(kind) for key, refusal in TRL_REFUSALS.items() if refusal.applies_to(groups)}

@@ -119,3 +119,22 @@ def test_explain_says_a_refused_key_is_refused():
     text = explain("training.ld_alpha")
     assert text.startswith("training.ld_alpha: trl's option, refused in align's preference stages: use the LD-DPO")
     assert "The initial learning rate" in explain("training.learning_rate")
+
+
+@pytest.mark.parametrize("where", ["top", "stage"])
+def test_push_to_hub_is_refused_pointing_at_align_export(recipe_dir, where):
+    """`training.push_to_hub: true` (top level or in a stage) stops `align validate` with exit 2 and one line naming
+    `align export --push-to-hub`. If this fails, the recipe validates and then transformers pushes every stage's
+    checkpoints folder to a repo named "checkpoints"."""
+    import subprocess
+    import sys
+
+    top = "training: {push_to_hub: true}\n" if where == "top" else ""
+    stage = "\n    training: {hub_model_id: me/x}" if where == "stage" else ""
+    path = recipe_dir(
+        "r.yaml", f"name: t\n{top}stages:\n  - name: s\n    data: {{train: [{{path: pairs.jsonl}}]}}{stage}\n"
+    )
+    done = subprocess.run([sys.executable, "-m", "align", "validate", str(path)], capture_output=True, text=True)
+    assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert "each stage's checkpoints, not the model" in done.stderr
+    assert "`align export RUN --push-to-hub REPO [--private]`" in done.stderr
