@@ -141,12 +141,14 @@ def folder_sha256(folder: Path) -> tuple[str, int]:
 
 
 def _inputs(loaded) -> list[tuple[str, str]]:
-    """(path as written, use) of every data input, in recipe order: each stage's train and eval sources and its
-    probe prompts."""
+    """(path as written, use) of every data input, in recipe order: each stage's train and eval sources, the prompts
+    its on-policy rows are sampled for, and its probe prompts."""
     inputs = []
     for stage in loaded.recipe.stages:
         for role in ("train", "eval"):
             inputs += [(source.path, f"{stage.name}: {role}") for source in getattr(stage.data, role)]
+        if stage.data.generate is not None:
+            inputs.append((stage.data.generate.prompts, f"{stage.name}: data.generate.prompts"))
         if stage.eval.prompts:
             inputs.append((stage.eval.prompts, f"{stage.name}: eval.prompts"))
     return inputs

@@ -110,6 +110,19 @@ def test_data_files_hash_every_input_once(tmp_path, write):
     assert folder_sha256(saved)[0] != before
 
 
+def test_on_policy_prompts_are_hashed(write):
+    """The prompts an on-policy stage samples (`data.generate.prompts`) are data the run read: listed with their
+    sha256 under that key. If this fails, summary.json cannot prove what an on-policy stage was prompted with."""
+    prompts = write("data/prompts.jsonl", '{"prompt": "why?"}\n')
+    recipe = write(
+        "recipes/r.yaml",
+        "name: r\nstages:\n  - name: self\n    data: {generate: {prompts: ../data/prompts.jsonl}}\n",
+    )
+    (found,) = data_files(load_recipe(recipe))
+    assert found.used_by == ["self: data.generate.prompts"]
+    assert found.sha256 == hashlib.sha256(prompts.read_bytes()).hexdigest()
+
+
 def test_hub_ids_are_listed_without_a_digest_and_with_a_reason(write):
     """A Hub dataset id has no local bytes: it is listed with sha256 null and a reason, never guessed at."""
     recipe = write("r.yaml", "name: r\nstages:\n  - name: one\n    data: {train: [{path: someone/prefs}]}\n")
