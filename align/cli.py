@@ -57,7 +57,12 @@ def _cmd_validate(args) -> int:
         raise AlignError("give a RECIPE to validate, or --explain KEY")
     loaded = load_recipe(args.recipe, args.set)
     recipe = loaded.recipe
-    stages = ", ".join(f"{s.name} ({s.kind}, {stage_kind(s.kind).loss_label(s)})" for s in recipe.stages)
+    stages = ", ".join(
+        f"{s.name} ({s.kind}, {stage_kind(s.kind).loss_label(s)}"
+        + (f", on-policy: {s.data.generate.samples} samples per prompt" if s.data.generate else "")
+        + ")"
+        for s in recipe.stages
+    )
     print(f"{args.recipe}: OK: {len(recipe.stages)} stage(s): {stages}")
     return EXIT_OK
 

@@ -59,3 +59,16 @@ def test_bad_flags_are_one_line_and_exit_2(prompts, tmp_path, flags, words):
     result = _build(str(prompts), "-o", str(tmp_path / "rows.jsonl"), *flags)
     assert result.returncode == 2 and words in result.stderr, result.stderr[-2000:]
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_validate_lists_rounds_and_marks_on_policy_stages():
+    """`align validate` names every round as the stage it runs as and marks the on-policy ones. If this fails, a
+    recipe author cannot see from validate that a stage samples, or how many stages it becomes."""
+    result = subprocess.run(
+        [sys.executable, "-m", "align", "validate", str(REPO / "recipes" / "tiny" / "on_policy.yaml")],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "3 stage(s): warmup (sft, sft (trl)), self-round1 (preference, dpo, on-policy: 3 samples" in result.stdout
+    assert "self (preference, dpo, on-policy: 3 samples per prompt)" in result.stdout
