@@ -216,10 +216,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level (default: warnings only)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    from align.cli_chat import add_chat
     from align.cli_data import add_data
     from align.cli_export import add_export
 
-    for add in (_add_train, _add_validate, _add_plan, _add_eval, _add_report, add_data, add_export):
+    for add in (_add_train, _add_validate, _add_plan, _add_eval, _add_report, add_data, add_export, add_chat):
         add(sub)
     return parser
 
