@@ -30,13 +30,13 @@ def _is_terminal(stream: TextIO) -> bool:
 
 
 def format_duration(seconds: float | None) -> str:
-    """`unknown` for None, else a rounded human duration: `45 s`, `12 min`, `2 h 05 min`."""
+    """`unknown` for None, else a human duration rounded half up: `45 s`, `12 min`, `2 h 05 min`."""
     if seconds is None:
         return "unknown"
-    seconds = max(0, round(seconds))
+    seconds = int(max(0.0, seconds) + 0.5)  # halves up, unlike round()
     if seconds < 60:
         return f"{seconds} s"
-    minutes = round(seconds / 60)
+    minutes = int(seconds / 60 + 0.5)
     if minutes < 60:
         return f"{minutes} min"
     return f"{minutes // 60} h {minutes % 60:02d} min"
