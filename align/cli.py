@@ -234,8 +234,10 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )
+    from align.progress import quiet_library_bars
     from align.redaction import install_log_redaction
 
+    quiet_library_bars()
     install_log_redaction()
     try:
         return args.func(args)

@@ -207,7 +207,7 @@ def check_stage(
         rows = load_probe_prompts(path, ev.max_prompts)
         key = (str(path), len(rows), ev.max_new_tokens)
         figures, records = run_probes(
-            model, run.tokenizer, rows, ev.max_new_tokens, ev.batch_size, run.base_answers, key
+            model, run.tokenizer, rows, ev.max_new_tokens, ev.batch_size, run.base_answers, key, f"{stage.name} probes"
         )
         if process_state().is_main_process:
             row = {"stage": stage.name, "step": step, **figures}

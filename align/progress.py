@@ -19,6 +19,19 @@ from typing import TextIO
 LINE_EVERY = 0.1
 
 
+#: The environment switches that turn off the libraries' own bars (weight loading, dataset mapping, downloads).
+LIBRARY_BAR_SWITCHES = ("HF_HUB_DISABLE_PROGRESS_BARS", "HF_DATASETS_DISABLE_PROGRESS_BARS")
+
+
+def quiet_library_bars(stream: TextIO | None = None) -> None:
+    """Off a terminal, turn off the libraries' own tqdm bars, which redraw with carriage returns: a log then holds
+    align's plain lines only. Set before the libraries are imported (they read the switches once); a switch the user
+    set is kept. Launched processes inherit them."""
+    if not _is_terminal(stream if stream is not None else sys.stderr):
+        for name in LIBRARY_BAR_SWITCHES:
+            os.environ.setdefault(name, "1")
+
+
 def is_main_process() -> bool:
     """Whether this is the process that reports (rank 0 under a launcher; the only one otherwise)."""
     return os.environ.get("RANK", "0") == "0"

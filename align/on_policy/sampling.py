@@ -28,13 +28,21 @@ def process_share(count: int, rank: int, processes: int) -> list[int]:
     return list(range(rank, count, processes))
 
 
-def sample_all(model, tokenizer, rows: list[PromptRow], settings: SamplingSettings, batch_size: int) -> SampledAnswers:
+def sample_all(
+    model,
+    tokenizer,
+    rows: list[PromptRow],
+    settings: SamplingSettings,
+    batch_size: int,
+    label: str = "sampling answers",
+) -> SampledAnswers:
     """Sample `settings.samples` answers to every prompt; under several processes each samples its share (seeded
-    apart) and the answers are gathered, so every process returns the same `SampledAnswers`."""
+    apart) and the answers are gathered, so every process returns the same `SampledAnswers`. The main process shows
+    its share's progress, labelled `label`."""
     state = process_state()
     share = process_share(len(rows), state.process_index, state.num_processes)
     seeded = replace(settings, seed=settings.seed + PROCESS_SEED_STRIDE * state.process_index)
-    with progress_bar(len(share), "sampling answers") as bar:
+    with progress_bar(len(share), label) as bar:
         mine = sample_answers(model, tokenizer, [rows[i].prompt for i in share], seeded, batch_size, bar)
     local = [(index, [asdict(a) for a in answers]) for index, answers in zip(share, mine, strict=True)]
     if state.num_processes > 1:
