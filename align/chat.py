@@ -66,12 +66,6 @@ class ChatModel:
     """The model and tokenizer `request` names, loaded once; `answer(messages)` generates the next assistant turn."""
 
     def __init__(self, request: ChatRequest):
-        from transformers.utils import logging as transformers_logging
-
-        from align.models import load_model, load_tokenizer
-
-        transformers_logging.disable_progress_bar()  # a chat window shows the conversation, not weight loading
-
         if request.adapter is None and request.model is None:
             raise AlignError(Problem("align chat", "give --adapter DIR, --model NAME, or both"))
         if request.baseline and request.adapter is None:
@@ -79,14 +73,19 @@ class ChatModel:
         if request.temperature < 0 or request.max_new_tokens <= 0:
             raise AlignError(Problem("--temperature/--max-new-tokens", "need temperature ≥ 0 and a positive cap"))
         adapter = Path(request.adapter).expanduser() if request.adapter else None
-        self.model_name = request.model or adapter_base_model(adapter)
+        named = adapter_base_model(adapter) if adapter is not None else None  # checks the folder before any loading
+        self.model_name = request.model or named
         self.request = request
+        import torch
+        from transformers.utils import logging as transformers_logging
+
+        from align.models import load_model, load_tokenizer
+
+        transformers_logging.disable_progress_bar()  # a chat window shows the conversation, not weight loading
         self.tokenizer = load_tokenizer(self.model_name)
         model = load_model(self.model_name)
         if adapter is not None:
             model = _with_adapter(model, adapter, self.model_name)
-        import torch
-
         self.model = model.to("cuda") if torch.cuda.is_available() else model
         self.model.eval()
 
@@ -122,8 +121,6 @@ def _with_adapter(model, adapter: Path, model_name: str):
     """`model` with the adapter folder loaded; an adapter that does not fit the model is a user error."""
     from peft import PeftModel
 
-    if not (adapter / ADAPTER_CONFIG).is_file():
-        raise AlignError(Problem(str(adapter), f"not a PEFT adapter folder (no {ADAPTER_CONFIG})"))
     try:
         with warnings.catch_warnings():
             # peft's loading calls transformers names deprecated for v6: noise in a chat window, not news.

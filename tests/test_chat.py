@@ -205,10 +205,19 @@ def test_base_model_is_the_short_name_of_the_adapters_hub_id(tmp_path):
         ("empty", ["--adapter", "{dir}"], "{dir}: not a PEFT adapter folder (no adapter_config.json)"),
         ("broken", ["--adapter", "{dir}"], "{dir}/adapter_config.json: unreadable"),
         ("nobase", ["--adapter", "{dir}"], "{dir}/adapter_config.json: names no base model; give it with --model"),
+        ("none", ["--adapter", "{dir}/missing", "--model", "x"], "{dir}/missing: no such folder"),
         ("none", ["--model", "tiny-llama", "--baseline"], "--baseline: compares an adapter with its base model"),
         ("none", [], "align chat: give --adapter DIR, --model NAME, or both"),
     ],
-    ids=["missing", "not-an-adapter", "broken-json", "no-base", "baseline-without-adapter", "nothing"],
+    ids=[
+        "missing",
+        "not-an-adapter",
+        "broken-json",
+        "no-base",
+        "missing-with-model",
+        "baseline-without-adapter",
+        "nothing",
+    ],
 )
 def test_bad_adapter_or_flags_are_one_line_and_exit_2(tmp_path, capsys, setup, args, message):
     """A missing or broken adapter folder, or flags that cannot work, give one `error:` line and exit code 2 before
