@@ -56,7 +56,8 @@ def format_duration(seconds: float | None) -> str:
 
 
 class Progress:
-    """A labelled progress counter: `update(n)` (or calling it: it is a `progress(n)` callback), `write(text)` for a
+    """A labelled progress counter (plain lines read `desc: done/total (share), time so far, time left`):
+    `update(n)` (or calling it: it is a `progress(n)` callback), `write(text)` for a
     line that does not break the bar, `close()` (or use it as a context manager). `total` counts items of any kind
     (prompts, rows, optimizer steps)."""
 
@@ -70,7 +71,7 @@ class Progress:
         self._closed = False
         self._started = time.monotonic()
         if self.enabled and _is_terminal(self.stream):
-            from tqdm.auto import tqdm
+            from tqdm import tqdm
 
             self._bar = tqdm(total=total, desc=desc, file=self.stream, dynamic_ncols=True)
 
@@ -111,8 +112,11 @@ class Progress:
 
     def _line(self) -> None:
         share = self.done / self.total if self.total else 1.0
-        elapsed = format_duration(time.monotonic() - self._started)
-        print(f"{self.desc}: {self.done}/{self.total} ({share:.0%}), {elapsed}", file=self.stream, flush=True)
+        elapsed = time.monotonic() - self._started
+        left = time_left(elapsed, self.done, self.total - self.done) if self.done < self.total else None
+        rest = f", {format_duration(left)} left" if left is not None else ""
+        line = f"{self.desc}: {self.done}/{self.total} ({share:.0%}), {format_duration(elapsed)}{rest}"
+        print(line, file=self.stream, flush=True)
         self._printed_at = self.done
         # The next line at the next tenth beyond this one (an update that jumps several tenths prints once).
         self._next_line = (int(share / LINE_EVERY + 1e-9) + 1) * LINE_EVERY

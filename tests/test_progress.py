@@ -27,7 +27,7 @@ def test_plain_lines_off_a_terminal_every_tenth_and_at_the_end(monkeypatch):
     lines = text.splitlines()
     assert len(lines) == 10
     assert lines[0].startswith("probes: tuned answers: 2/20 (10%)")
-    assert lines[-1].startswith("probes: tuned answers: 20/20 (100%)")
+    assert lines[-1].startswith("probes: tuned answers: 20/20 (100%)") and "left" not in lines[-1]
 
 
 def test_plain_lines_for_jumps_and_an_unfinished_count(monkeypatch):
@@ -41,8 +41,8 @@ def test_plain_lines_for_jumps_and_an_unfinished_count(monkeypatch):
     bar.close()
     bar.close()
     assert out.getvalue().splitlines() == [
-        "sampling answers: 8/10 (80%), 0 s",
-        "sampling answers: 9/10 (90%), 0 s",
+        "sampling answers: 8/10 (80%), 0 s, 0 s left",
+        "sampling answers: 9/10 (90%), 0 s, 0 s left",
     ]
 
 
