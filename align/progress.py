@@ -56,10 +56,9 @@ def format_duration(seconds: float | None) -> str:
 
 
 class Progress:
-    """A labelled progress counter (plain lines read `desc: done/total (share), time so far, time left`):
-    `update(n)` (or calling it: it is a `progress(n)` callback), `write(text)` for a
+    """A labelled progress counter: `update(n)` (or calling it: it is a `progress(n)` callback), `write(text)` for a
     line that does not break the bar, `close()` (or use it as a context manager). `total` counts items of any kind
-    (prompts, rows, optimizer steps)."""
+    (prompts, rows, optimizer steps). Plain lines read `desc: done/total (share), time so far, time left`."""
 
     def __init__(self, total: int, desc: str, stream: TextIO | None = None, enabled: bool | None = None):
         self.total, self.desc, self.done = total, desc, 0
