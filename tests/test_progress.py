@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 import io
+import os
 
 import pytest
 
-from align.progress import StageClock, format_duration, progress_bar, stage_header, time_left
+from align.progress import (
+    LIBRARY_BAR_SWITCHES,
+    StageClock,
+    format_duration,
+    progress_bar,
+    quiet_library_bars,
+    stage_header,
+    time_left,
+)
 
 
 class _Terminal(io.StringIO):
@@ -113,3 +122,17 @@ def test_stage_clock_is_silent_off_the_main_process():
     out = io.StringIO()
     StageClock({"a": 1}, show=False, stream=out).start("a", 4, 1)
     assert out.getvalue() == ""
+
+
+def test_library_bars_are_switched_off_only_off_a_terminal(monkeypatch):
+    """Off a terminal the libraries' own bars (weights, dataset mapping) are switched off, a user's own setting
+    kept; on a terminal nothing changes. If this fails, logs get transformers' and datasets' `\\r` bars, or a user
+    loses bars they asked for."""
+    for name in LIBRARY_BAR_SWITCHES:
+        monkeypatch.setenv(name, "-")  # recorded, so what quiet_library_bars sets is undone after the test
+        monkeypatch.delenv(name)
+    quiet_library_bars(_Terminal())
+    assert not any(name in os.environ for name in LIBRARY_BAR_SWITCHES)
+    monkeypatch.setenv(LIBRARY_BAR_SWITCHES[0], "0")
+    quiet_library_bars(io.StringIO())
+    assert [os.environ[name] for name in LIBRARY_BAR_SWITCHES] == ["0", "1"]
