@@ -33,11 +33,8 @@ class ChatRequest:
     max_new_tokens: int = 512
 
 
-def adapter_base_model(adapter: Path) -> str:
-    """The base model `adapter`'s `adapter_config.json` names, as align loads it: a Hub id that one of align's short
-    names copies (SmolLM2) becomes that short name, so it loads from align's cache without the Hub."""
-    from align.models import short_name_for_hub_id
-
+def _adapter_config(adapter: Path) -> dict:
+    """The folder's `adapter_config.json`; a missing folder or file, or one that is not JSON, is a user error."""
     try:
         config = json.loads((adapter / ADAPTER_CONFIG).read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -45,9 +42,24 @@ def adapter_base_model(adapter: Path) -> str:
         raise AlignError(Problem(str(adapter), what)) from None
     except (OSError, ValueError) as exc:
         raise AlignError(Problem(str(adapter / ADAPTER_CONFIG), f"unreadable: {exc}")) from None
-    named = config.get("base_model_name_or_path") if isinstance(config, dict) else None
+    if not isinstance(config, dict):
+        raise AlignError(Problem(str(adapter / ADAPTER_CONFIG), "unreadable: not a JSON object"))
+    return config
+
+
+def adapter_base_model(adapter: Path) -> str:
+    """The base model `adapter`'s `adapter_config.json` names, as align loads it: a Hub id that one of align's short
+    names copies (SmolLM2) becomes that short name, so it loads from align's cache without the Hub. A folder it names
+    that is not on this machine is an error that says to give the base model with --model."""
+    from align.models import short_name_for_hub_id
+
+    named = _adapter_config(adapter).get("base_model_name_or_path")
     if not isinstance(named, str) or not named:
         raise AlignError(Problem(str(adapter / ADAPTER_CONFIG), "names no base model; give it with --model"))
+    if named.startswith(("/", ".", "~")) and not Path(named).expanduser().exists():
+        # A folder on the machine that trained it (a built-in model's cache, or a local model) that is not here.
+        message = f"names the base model folder {named}, which is not on this machine; give the base with --model"
+        raise AlignError(Problem(str(adapter / ADAPTER_CONFIG), message))
     return short_name_for_hub_id(named) or named
 
 
@@ -73,8 +85,9 @@ class ChatModel:
         if request.temperature < 0 or request.max_new_tokens <= 0:
             raise AlignError(Problem("--temperature/--max-new-tokens", "need temperature ≥ 0 and a positive cap"))
         adapter = Path(request.adapter).expanduser() if request.adapter else None
-        named = adapter_base_model(adapter) if adapter is not None else None  # checks the folder before any loading
-        self.model_name = request.model or named
+        if adapter is not None and request.model is not None:
+            _adapter_config(adapter)  # the folder is checked before any model loads
+        self.model_name = request.model or adapter_base_model(adapter)
         self.request = request
         import torch
         from transformers.utils import logging as transformers_logging

@@ -204,6 +204,7 @@ def test_base_model_is_the_short_name_of_the_adapters_hub_id(tmp_path):
         ("empty", ["--adapter", "{dir}"], "{dir}: not a PEFT adapter folder (no adapter_config.json)"),
         ("broken", ["--adapter", "{dir}"], "{dir}/adapter_config.json: unreadable"),
         ("nobase", ["--adapter", "{dir}"], "{dir}/adapter_config.json: names no base model; give it with --model"),
+        ("gone", ["--adapter", "{dir}"], "{dir}/adapter_config.json: names the base model folder {dir}/gone, which"),
         ("none", ["--adapter", "{dir}/missing", "--model", "x"], "{dir}/missing: no such folder"),
         ("none", ["--model", "tiny-llama", "--baseline"], "--baseline: compares an adapter with its base model"),
         ("none", [], "align chat: give --adapter DIR, --model NAME, or both"),
@@ -213,6 +214,7 @@ def test_base_model_is_the_short_name_of_the_adapters_hub_id(tmp_path):
         "not-an-adapter",
         "broken-json",
         "no-base",
+        "base-not-here",
         "missing-with-model",
         "baseline-without-adapter",
         "nothing",
@@ -225,6 +227,8 @@ def test_bad_adapter_or_flags_are_one_line_and_exit_2(tmp_path, capsys, setup, a
         tmp_path.mkdir(exist_ok=True)
     elif setup == "broken":
         (tmp_path / "adapter_config.json").write_text("{not json")
+    elif setup == "gone":
+        (tmp_path / "adapter_config.json").write_text(json.dumps({"base_model_name_or_path": f"{tmp_path}/gone"}))
     elif setup == "nobase":
         (tmp_path / "adapter_config.json").write_text("{}")
     code = main(["chat", *[a.format(dir=tmp_path) for a in args], "--prompt", "hi"])
