@@ -154,29 +154,33 @@ def _chat_inputs(tokenizer, messages: list[dict]):
     return tokenizer(text, return_tensors="pt", add_special_tokens=not tokenizer.chat_template)
 
 
-def _labels(chat: ChatModel) -> tuple[str, str]:
-    return ("tuned" if chat.has_adapter else "model"), "base"
+def _answerers(chat: ChatModel) -> list[tuple[str, bool]]:
+    """Who answers each question, in order, as (label, adapter off): the tuned model (or the plain model without an
+    adapter), then with a baseline the base model."""
+    first = ("tuned" if chat.has_adapter else "model", False)
+    return [first, ("base", True)] if chat.request.baseline else [first]
 
 
-def answer_once(chat: ChatModel, prompt: str, out: TextIO = sys.stdout) -> list[str]:
-    """Answer one prompt and print it: the answer alone, or with a baseline the tuned and base answers each under
-    its label. Streams only to a terminal. Returns the answers (tuned first)."""
-    tuned_label, base_label = _labels(chat)
+def answer_once(chat: ChatModel, prompt: str, out: TextIO | None = None) -> list[str]:
+    """Answer one prompt and print it to `out` (stdout): the answer alone, or with a baseline the tuned and base
+    answers each under its `[label]`, a blank line between. Streams only to a terminal. Returns the answers."""
+    out = out if out is not None else sys.stdout
     messages = [{"role": "user", "content": prompt}]
-    stream = out.isatty()
+    emit = (lambda text: print(text, end="", file=out, flush=True)) if out.isatty() else None
     answers = []
-    for label, base in [(tuned_label, False)] + ([(base_label, True)] if chat.request.baseline else []):
+    for label, base in _answerers(chat):
         if chat.request.baseline:
-            print(f"{'' if not answers else chr(10)}[{label}]", file=out, flush=True)
-        emit = (lambda text: print(text, end="", file=out, flush=True)) if stream else None
+            print(f"\n[{label}]" if answers else f"[{label}]", file=out, flush=True)
         answers.append(chat.answer(messages, emit, base=base))
-        print("" if stream else answers[-1], file=out, flush=True)
+        print("" if emit else answers[-1], file=out, flush=True)
     return answers
 
 
-def chat_session(chat: ChatModel, read: Callable[[str], str] = input, out: TextIO = sys.stdout) -> int:
-    """The interactive loop: read a line, stream the answer (then the base model's with a baseline); `/reset`,
-    `/quit`, `/help`; end of input (Ctrl-D) leaves; Ctrl-C stops an answer. Returns the exit code, 0."""
+def chat_session(chat: ChatModel, read: Callable[[str], str] = input, out: TextIO | None = None) -> int:
+    """The interactive loop on `out` (stdout): read a line, stream the answer (then the base model's with a
+    baseline); `/reset`, `/quit`, `/help`; end of input (Ctrl-D) leaves; Ctrl-C stops an answer. Returns the exit
+    code, 0."""
+    out = out if out is not None else sys.stdout
     what = f"{chat.model_name} with adapter {chat.request.adapter}" if chat.has_adapter else chat.model_name
     print(f"chatting with {what}; /reset forgets the conversation, /quit or Ctrl-D leaves", file=out, flush=True)
     messages: list[dict] = []
@@ -206,9 +210,8 @@ def chat_session(chat: ChatModel, read: Callable[[str], str] = input, out: TextI
 def _turn(chat: ChatModel, messages: list[dict], out: TextIO) -> list[dict]:
     """Stream the answer to the conversation `messages` (then the base model's, with a baseline); return the
     messages the conversation keeps: the question and the tuned model's answer."""
-    tuned_label, base_label = _labels(chat)
     kept = messages[-1:]
-    for label, base in [(tuned_label, False)] + ([(base_label, True)] if chat.request.baseline else []):
+    for label, base in _answerers(chat):
         print(f"{label}> ", end="", file=out, flush=True)
         text = chat.answer(messages, lambda piece: print(piece, end="", file=out, flush=True), base=base)
         print(file=out, flush=True)
