@@ -221,10 +221,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level (default: warnings only)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    from align.cli_chat import add_chat
     from align.cli_data import add_data
     from align.cli_export import add_export
 
-    for add in (_add_train, _add_validate, _add_plan, _add_eval, _add_report, add_data, add_export):
+    for add in (_add_train, _add_validate, _add_plan, _add_eval, _add_report, add_data, add_export, add_chat):
         add(sub)
     return parser
 
@@ -238,8 +239,10 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )
+    from align.progress import quiet_library_bars
     from align.redaction import install_log_redaction
 
+    quiet_library_bars()
     install_log_redaction()
     try:
         return args.func(args)

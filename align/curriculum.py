@@ -12,6 +12,8 @@ from align.export.adapter_folder import finish_stage_adapter
 from align.gates import GateMissed, check_gates, raise_on_missed
 from align.models import load_model, load_tokenizer
 from align.outputs import RunOutputs
+from align.plan import stage_steps
+from align.progress import StageClock
 from align.recipe import LoadedRecipe
 from align.redaction import redact
 from align.resume import ResumePoint, clear_run, plan_resume, trim_metrics
@@ -145,18 +147,20 @@ def _train_stages(
     summary.update(run_record(loaded, model))  # environment and data file digests (align.run_record)
     step_offset = point.step_offset if point else 0
     done = set(point.finished_names) if point else set()
+    clock = StageClock({s.name: stage_steps(loaded, s) for s in recipe.stages}, show=state.is_main_process)
     for stage in (stage for stage in recipe.stages if stage.name not in done):
         if stage.adapter == "new" and hasattr(model, "peft_config"):
             # Remove the LoRA layers without merging them: the base weights are untouched, so a fresh adapter starts
             # from the base model; the previous adapters are already saved in their stage folders.
             model = model.unload()
         rows, generated = _stage_rows(loaded, run, stage, model)
-        logger.info("stage %s: %d training rows, %d held-out rows", stage.name, len(rows.train), len(rows.held_out))
+        clock.start(stage.name, len(rows.train), stage_steps(loaded, stage, len(rows.train)))
         checkpoint = point.checkpoint if point and stage.name == point.next_stage else None
         resume_from = str(checkpoint) if checkpoint else None
         result = run_stage(run, stage, model, rows, loaded.stage_training(stage), step_offset, resume_from)
         model = result.model if result.adapter_state is None else _unsharded_policy(recipe, result)
         step_offset += result.steps
+        clock.finish(result.steps)
         stage_summary = {**result.summary, "rows": rows.counts}
         if generated is not None:
             stage_summary["generated"] = {**generated.report, "reused": generated.reused}
@@ -203,7 +207,7 @@ def check_stage(
         rows = load_probe_prompts(path, ev.max_prompts)
         key = (str(path), len(rows), ev.max_new_tokens)
         figures, records = run_probes(
-            model, run.tokenizer, rows, ev.max_new_tokens, ev.batch_size, run.base_answers, key
+            model, run.tokenizer, rows, ev.max_new_tokens, ev.batch_size, run.base_answers, key, f"{stage.name} probes"
         )
         if process_state().is_main_process:
             row = {"stage": stage.name, "step": step, **figures}

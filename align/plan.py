@@ -97,6 +97,23 @@ def plan_stage(loaded: LoadedRecipe, stage: StageConfig, tokenizer) -> StagePlan
     )
 
 
+def stage_steps(loaded: LoadedRecipe, stage: StageConfig, train_rows: int | None = None) -> int:
+    """The optimizer steps `stage` takes on `train_rows` rows; without them, on its rows after filters plus the most
+    its `data.generate` can give (an upper bound for such a stage). Reads the data, no tokenizer or model."""
+    config = planning_config(stage.kind, loaded.stage_training(stage))
+    if train_rows is None:
+        from align.selection import stage_rows
+
+        train_rows = len(stage_rows(loaded, stage, loaded.recipe.seed)[0]) if stage.data.train else 0
+        settings = stage.data.generate
+        if settings is not None:
+            from align.on_policy.prompts import load_prompt_rows
+
+            prompts = load_prompt_rows(loaded.resolve_path(settings.prompts), settings.columns, settings.max_prompts)
+            train_rows += stage_kind(stage.kind).generated_rows_bound(settings, len(prompts))
+    return _steps(config, train_rows)
+
+
 def plan_recipe(loaded: LoadedRecipe) -> list[StagePlan]:
     """Every stage's plan (reads the data and the tokenizer; loads no model weights)."""
     from align.models import load_tokenizer

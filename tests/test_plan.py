@@ -4,7 +4,7 @@ import json
 from pathlib import Path
 
 from align.cli import main
-from align.plan import plan_recipe
+from align.plan import plan_recipe, stage_steps
 from align.recipe import load_recipe
 
 REPO = Path(__file__).resolve().parent.parent
@@ -20,6 +20,15 @@ def test_plan_matches_the_recipe(tiny_model_dir):
     assert concise.loss == "dpo + 0.5·sft"
     assert 24 * 8 < warmup.train_tokens <= 24 * 256
     assert warmup.train_tokens < concise.train_tokens <= 2 * 24 * 256
+
+
+def test_stage_steps_for_the_stage_header():
+    """The steps the stage header announces: the plan's 6 (24 rows, batch 4) without a row count, and rounded up for
+    a given one (13 rows → 4 steps). If this fails, the header's steps and time left disagree with training."""
+    loaded = load_recipe(REPO / "recipes" / "tiny" / "sft_then_dpo.yaml")
+    warmup, concise = loaded.recipe.stages
+    assert stage_steps(loaded, warmup) == stage_steps(loaded, concise) == 6
+    assert stage_steps(loaded, concise, 13) == 4
 
 
 def test_plan_cli_prints_a_table_and_json(tiny_model_dir, capsys):

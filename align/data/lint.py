@@ -18,6 +18,7 @@ from align.data.rows import CompletionRow, KtoRow, PreferenceRow
 from align.data.stats import row_statistics
 from align.data.token_lengths import sequence_lengths
 from align.errors import AlignError
+from align.progress import progress_bar
 
 #: Exit codes of `align data inspect`.
 CLEAN, PROBLEMS, UNREADABLE = 0, 1, 2
@@ -82,9 +83,15 @@ def _prompt(row):
     return messages["prompt"] if messages else row.prompt
 
 
-def token_lengths(rows: list, tokenizer) -> list[tuple[int, list[int]]]:
-    """`(prompt_tokens, [sequence tokens per answer])` for every row (see `sequence_lengths`)."""
-    return [sequence_lengths(tokenizer, _prompt(row), _answers(row)) for row in rows]
+def token_lengths(rows: list, tokenizer, desc: str = "tokenising") -> list[tuple[int, list[int]]]:
+    """`(prompt_tokens, [sequence tokens per answer])` for every row (see `sequence_lengths`), with a progress bar
+    labelled `desc`."""
+    with progress_bar(len(rows), desc) as bar:
+        lengths = []
+        for row in rows:
+            lengths.append(sequence_lengths(tokenizer, _prompt(row), _answers(row)))
+            bar.update()
+    return lengths
 
 
 def check_lengths(rows: list, lengths: list, max_length: int, issues: RowIssues) -> None:
@@ -130,7 +137,7 @@ def lint_source(
     report.rows_ok = len(rows)
     if rows and format == "auto":
         report.format = _detected_format(path, columns, base_dir, split)
-    lengths = token_lengths(rows, tokenizer) if tokenizer is not None and rows else None
+    lengths = token_lengths(rows, tokenizer, f"tokenising {report.path}") if tokenizer is not None and rows else None
     if lengths is not None and max_length:
         check_lengths(rows, lengths, max_length, report.issues)
     report.stats = row_statistics(rows, lengths)

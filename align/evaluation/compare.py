@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import statistics
-import sys
 import textwrap
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -13,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from align.data.jsonl import read_jsonl
 from align.data.scoring import AnswerScores, score_answer
 from align.errors import AlignError, Problem
+from align.progress import progress_bar
 
 if TYPE_CHECKING:  # generation imports torch; `align eval` imports it only once it generates
     from align.evaluation.generation import GeneratedAnswer
@@ -63,21 +63,6 @@ def answer_figures(answers: list[GeneratedAnswer], scores: list[AnswerScores] | 
         figures["repeated_ngram_share"] = statistics.fmean(s.repeated_ngram_share for s in scores)
         figures["truncated_rate"] = sum(bool(s.truncated) for s in scores) / len(scores)
     return figures
-
-
-def _progress_bar(total: int, label: str):
-    done = 0
-
-    def update(n: int) -> None:
-        nonlocal done
-        done += n
-        filled = int(30 * done / total)
-        sys.stderr.write(f"\r{label} [{'#' * filled}{'.' * (30 - filled)}] {done}/{total}")
-        if done >= total:
-            sys.stderr.write("\n")
-        sys.stderr.flush()
-
-    return update
 
 
 def _side_by_side(prompt: str, left: GeneratedAnswer, right: GeneratedAnswer, width: int = 58) -> str:
@@ -169,7 +154,8 @@ def _example(i, rows, tuned, tuned_scores, base, base_scores) -> dict[str, Any]:
 def generate_answers_labelled(model, tokenizer, prompts, label, gen):
     from align.evaluation.generation import generate_answers
 
-    return generate_answers(model, tokenizer, prompts, progress=_progress_bar(len(prompts), label), **gen)
+    with progress_bar(len(prompts), f"{label} answers") as bar:
+        return generate_answers(model, tokenizer, prompts, progress=bar, **gen)
 
 
 #: The scorer's figures `align eval` prints (base -> tuned with --baseline), with their labels.

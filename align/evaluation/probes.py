@@ -8,6 +8,7 @@ from pathlib import Path
 
 from align.evaluation.compare import answer_figures, answer_scores, load_prompts
 from align.evaluation.generation import generate_answers
+from align.progress import progress_bar
 
 
 @dataclass
@@ -54,17 +55,19 @@ def run_probes(
     batch_size: int,
     base_answers: BaseAnswers,
     cache_key: tuple,
+    label: str = "probes",
 ) -> tuple[dict[str, float], list[dict]]:
-    """Answer `rows` with `model` (its adapter on) and the base model (adapters off, cached); return the `probe/*`
-    figures and one record per prompt (`prompt`, `base`, `tuned`, token counts, key-point recall, whether each answer
-    loops and whether it was cut at the length cap)."""
+    """Answer `rows` with `model` (its adapter on) and the base model (adapters off, cached), the progress labelled
+    `label`; return the `probe/*` figures and one record per prompt (`prompt`, `base`, `tuned`, token counts,
+    key-point recall, whether each answer loops and whether it was cut at the length cap)."""
     prompts = [row["prompt"] for row in rows]
     gen = dict(max_new_tokens=max_new_tokens, batch_size=batch_size)
-    tuned = generate_answers(model, tokenizer, prompts, **gen)
+    with progress_bar(len(prompts), f"{label}: tuned answers") as bar:
+        tuned = generate_answers(model, tokenizer, prompts, progress=bar, **gen)
 
     def base_run():
-        with model.disable_adapter():
-            answers = generate_answers(model, tokenizer, prompts, **gen)
+        with model.disable_adapter(), progress_bar(len(prompts), f"{label}: base answers") as bar:
+            answers = generate_answers(model, tokenizer, prompts, progress=bar, **gen)
         return answers, answer_scores(rows, answers)
 
     base, base_scores = base_answers.get(cache_key, base_run)

@@ -9,6 +9,7 @@ from align.models.registry import (
     prepare_model,
     resolve_model_path,
     short_model_names,
+    short_name_for_hub_id,
 )
 from align.models.tiny import build_tiny_model
 
@@ -22,4 +23,5 @@ __all__ = [
     "prepare_model",
     "resolve_model_path",
     "short_model_names",
+    "short_name_for_hub_id",
 ]

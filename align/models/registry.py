@@ -41,6 +41,12 @@ def hub_model_id(name: str) -> str | None:
     return _HUB_IDS.get(name)
 
 
+def short_name_for_hub_id(hub_id: str) -> str | None:
+    """The short name whose model is a local copy of the Hub model `hub_id` (the reverse of `hub_model_id`), so an
+    adapter that names its base by Hub id loads it from align's cache, offline; None when no short name copies it."""
+    return next((name for name, known in _HUB_IDS.items() if known == hub_id), None)
+
+
 def short_model_names() -> dict[str, str]:
     """Short name → one-line description, for `--help` texts and error messages."""
     return {name: desc for name, (_, desc) in sorted(_PREPARERS.items())}

@@ -58,14 +58,20 @@ def _sampling_figures(answers, candidates, settings: GenerateConfig) -> dict:
 
 
 def generate_rows(
-    model, tokenizer, kind: StageKind, settings: GenerateConfig, prompts: list[PromptRow], seed: int
+    model,
+    tokenizer,
+    kind: StageKind,
+    settings: GenerateConfig,
+    prompts: list[PromptRow],
+    seed: int,
+    label: str = "sampling answers",
 ) -> tuple[list[dict], dict]:
-    """Sample `settings.samples` answers per prompt from `model` (shared across processes), score them, and build
-    `kind`'s rows; returns the rows and the report. Every process returns the same rows. No rows at all is an error
-    that names why the candidates were dropped."""
+    """Sample `settings.samples` answers per prompt from `model` (shared across processes; progress labelled
+    `label`), score them, and build `kind`'s rows; returns the rows and the report. Every process returns the same
+    rows. No rows at all is an error that names why the candidates were dropped."""
     started = time.perf_counter()
     sampling = SamplingSettings(settings.samples, settings.temperature, settings.top_p, settings.max_new_tokens, seed)
-    sampled = sample_all(model, tokenizer, prompts, sampling, settings.batch_size)
+    sampled = sample_all(model, tokenizer, prompts, sampling, settings.batch_size, label)
     candidates = [
         candidates_of(row, answers, settings.include_reference)
         for row, answers in zip(prompts, sampled.answers, strict=True)
@@ -124,7 +130,7 @@ def generated_source(run, loaded, stage, model, seed: int) -> GeneratedRows:
         return GeneratedRows(source, report, reused=True)
     prompts = load_prompt_rows(loaded.resolve_path(settings.prompts), settings.columns, settings.max_prompts)
     logger.info("stage %s: sampling %d answers to each of %d prompts", stage.name, settings.samples, len(prompts))
-    rows, report = generate_rows(model, run.tokenizer, kind, settings, prompts, seed)
+    rows, report = generate_rows(model, run.tokenizer, kind, settings, prompts, seed, f"{stage.name}: sampling answers")
     if state.is_main_process:
         outputs.stage_dir(stage.name).mkdir(parents=True, exist_ok=True)
         atomic_write_text(outputs.stage_dir(stage.name) / REPORT_FILE, json.dumps(report, indent=2) + "\n")

@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass, replace
 
 from align.evaluation.generation import GeneratedAnswer, SamplingSettings, sample_answers
 from align.on_policy.prompts import PromptRow
+from align.progress import progress_bar
 from align.runtime import process_state
 
 #: Seeds of different processes are this far apart, so no two processes draw the same random stream.
@@ -27,13 +28,22 @@ def process_share(count: int, rank: int, processes: int) -> list[int]:
     return list(range(rank, count, processes))
 
 
-def sample_all(model, tokenizer, rows: list[PromptRow], settings: SamplingSettings, batch_size: int) -> SampledAnswers:
+def sample_all(
+    model,
+    tokenizer,
+    rows: list[PromptRow],
+    settings: SamplingSettings,
+    batch_size: int,
+    label: str = "sampling answers",
+) -> SampledAnswers:
     """Sample `settings.samples` answers to every prompt; under several processes each samples its share (seeded
-    apart) and the answers are gathered, so every process returns the same `SampledAnswers`."""
+    apart) and the answers are gathered, so every process returns the same `SampledAnswers`. The main process shows
+    its share's progress, labelled `label`."""
     state = process_state()
     share = process_share(len(rows), state.process_index, state.num_processes)
     seeded = replace(settings, seed=settings.seed + PROCESS_SEED_STRIDE * state.process_index)
-    mine = sample_answers(model, tokenizer, [rows[i].prompt for i in share], seeded, batch_size=batch_size)
+    with progress_bar(len(share), label) as bar:
+        mine = sample_answers(model, tokenizer, [rows[i].prompt for i in share], seeded, batch_size, bar)
     local = [(index, [asdict(a) for a in answers]) for index, answers in zip(share, mine, strict=True)]
     if state.num_processes > 1:
         from accelerate.utils import gather_object

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from align.errors import AlignError, Problem
+from align.progress import progress_bar
 from align.scorers.base import ScoreItem, Scorer, ScorerSettings
 
 #: What to give instead, in every loading error.
@@ -78,31 +79,36 @@ class RewardModelScorer(Scorer):
     def score(self, items: list[ScoreItem]) -> list[float]:
         """The raw reward of each item; an item longer than `settings.max_length` tokens is refused (cutting it would
         score a different answer)."""
-        import torch
-
         model, tokenizer, device = self._loaded or self._load()
         # A chat template writes its own special tokens; plain text gets the tokenizer's (e.g. BOS).
         special = not tokenizer.chat_template
         scores: list[float] = []
         size = self.settings.batch_size
-        for start in range(0, len(items), size):
-            batch = items[start : start + size]
-            encoded = tokenizer(
-                [self._text(tokenizer, item) for item in batch],
-                padding=True,
-                add_special_tokens=special,
-                return_tensors="pt",
-            )
-            lengths = encoded["attention_mask"].sum(-1).tolist()
-            for item, length in zip(batch, lengths, strict=True):
-                if length > self.settings.max_length:
-                    message = (
-                        f"prompt {item.prompt[:40]!r} with an answer is {length} tokens, over the reward model's "
-                        f"max_length {self.settings.max_length}: raise --reward-max-length (cutting would score a "
-                        "different answer)"
-                    )
-                    raise AlignError(Problem("--reward-model", message))
-            with torch.no_grad():
-                logits = model(**encoded.to(device)).logits
-            scores += logits[:, 0].float().tolist()
+        with progress_bar(len(items), "reward model scoring") as bar:
+            for start in range(0, len(items), size):
+                scores += self._score_batch(model, tokenizer, device, items[start : start + size], special)
+                bar.update(len(items[start : start + size]))
         return scores
+
+    def _score_batch(self, model, tokenizer, device, batch: list[ScoreItem], special: bool) -> list[float]:
+        """The raw reward of each item of one batch (see `score`)."""
+        import torch
+
+        encoded = tokenizer(
+            [self._text(tokenizer, item) for item in batch],
+            padding=True,
+            add_special_tokens=special,
+            return_tensors="pt",
+        )
+        lengths = encoded["attention_mask"].sum(-1).tolist()
+        for item, length in zip(batch, lengths, strict=True):
+            if length > self.settings.max_length:
+                message = (
+                    f"prompt {item.prompt[:40]!r} with an answer is {length} tokens, over the reward model's "
+                    f"max_length {self.settings.max_length}: raise --reward-max-length (cutting would score a "
+                    "different answer)"
+                )
+                raise AlignError(Problem("--reward-model", message))
+        with torch.no_grad():
+            logits = model(**encoded.to(device)).logits
+        return logits[:, 0].float().tolist()

@@ -20,6 +20,7 @@ from align.selection import StageRows
 from align.stages import stage_kind
 from align.tracking import MetricsJsonlCallback
 from align.training.guards import NonFiniteLossGuard
+from align.training.progress_callback import label_progress
 from align.training.sharding import sharding_report
 
 logger = logging.getLogger(__name__)
@@ -149,6 +150,7 @@ def run_stage(
             NonFiniteLossGuard(stage.name, step_offset),
         ],
     )
+    label_progress(trainer, stage.name)
     if trainer.accelerator.is_main_process:
         outputs.write_trainer_config(stage.name, trainer.args)  # as trained; rotation deletes training_args.bin
     peft_model = trainer.model

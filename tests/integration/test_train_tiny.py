@@ -49,6 +49,23 @@ def test_loss_fell_and_held_out_accuracy_rose(tiny_run):
     assert "held-out reward accuracy" in result.stdout
 
 
+def test_progress_in_a_log_is_a_stage_header_and_plain_lines(tiny_run):
+    """stderr that is not a terminal (a log file, here a pipe) gets the stage header with the run's time left, then
+    the stage-labelled training and held-out evaluation progress as plain lines, with no carriage return. If this
+    fails, a batch job's log says nothing of which stage runs or fills with tqdm's `\\r` redraws."""
+    _, result = tiny_run
+    log = result.stderr
+    # Read as text, the pipe's carriage returns became line breaks: a tqdm bar shows as its `NN%|` drawing.
+    assert "%|" not in log, log[:2000]
+    assert "stage 1/1 concise: 48 rows, 12 steps; run time left: unknown\n" in log
+    lines = log.splitlines()
+    header = lines.index("stage 1/1 concise: 48 rows, 12 steps; run time left: unknown")
+    training = [line for line in lines if line.startswith("concise train: ")]
+    assert training[-1].startswith("concise train: 12/12 (100%)")
+    assert lines.index(training[0]) > header
+    assert any(line.startswith("concise eval: 2/2 (100%)") for line in lines), "16 held-out rows in batches of 8"
+
+
 def test_metrics_jsonl_has_one_row_per_logged_step(tiny_run):
     """logging_steps=1: one row per optimizer step, steps 1..N, each with stage and trl's keys; then eval."""
     out, _ = tiny_run

@@ -13,6 +13,7 @@ from align.data.formats import ScoredPrompt
 from align.data.pair_builder.options import BuildOptions
 from align.data.scoring import AnswerScores, concise_score, score_answer
 from align.errors import AlignError, Problem
+from align.progress import progress_bar
 from align.scorers import ScoreItem, ScorerSet
 from align.scorers.concise import word_budget
 
@@ -109,16 +110,18 @@ def score_answers(prompts: list[ScoredPrompt], options: BuildOptions, ranking: s
         data.append(_data_scores(prompt, options) if ranking in ("data", "both") else None)
     ours = scorers.score_groups(groups)
     answers = []
-    for items, our, given, kinds, cut in zip(groups, ours, data, labels, cuts, strict=True):
-        ranked = given if given is not None else our
-        metrics = [score_answer(item.prompt, item.answer, item.key_points) for item in items]
-        concise = [concise_score(m, word_budget(item.reference)) for m, item in zip(metrics, items, strict=True)]
-        answers.append(
-            [
-                Answer(i, items[i].answer, metrics[i], our[i], ranked[i], kinds[i], concise[i], cut[i])
-                for i in range(len(items))
-            ]
-        )
+    with progress_bar(len(groups), "scoring answers") as bar:
+        for items, our, given, kinds, cut in zip(groups, ours, data, labels, cuts, strict=True):
+            ranked = given if given is not None else our
+            metrics = [score_answer(item.prompt, item.answer, item.key_points) for item in items]
+            concise = [concise_score(m, word_budget(item.reference)) for m, item in zip(metrics, items, strict=True)]
+            answers.append(
+                [
+                    Answer(i, items[i].answer, metrics[i], our[i], ranked[i], kinds[i], concise[i], cut[i])
+                    for i in range(len(items))
+                ]
+            )
+            bar.update()
     return answers
 
 
