@@ -12,6 +12,7 @@ import yaml
 from align.errors import AlignError, Problem
 from align.export.adapter_folder import portable_base_name, read_adapter_config
 from align.export.facts import StageFacts, stage_facts
+from align.models.registry import short_name_for_hub_id
 from align.outputs import RunOutputs
 
 
@@ -96,7 +97,8 @@ def find_source(path: str, stage: str | None = None, model: str | None = None) -
         raise AlignError(Problem("--stage", "names a stage of a run folder; this is an adapter folder"))
     config = read_adapter_config(root)
     named = config.get("base_model_name_or_path")
-    base_model = model or named
+    # An adapter naming a Hub model that a short name copies (SmolLM2) loads it from align's cache, offline.
+    base_model = model or (short_name_for_hub_id(named) if named else None) or named
     if not base_model:
         raise AlignError(Problem(path, "adapter_config.json names no base model; give it with --model"))
-    return ExportSource(root, base_model, portable_base_name(base_model) if model else base_model)
+    return ExportSource(root, base_model, portable_base_name(base_model) if model or base_model != named else named)

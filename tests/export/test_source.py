@@ -67,3 +67,17 @@ def test_a_lone_adapter_folder_uses_the_base_it_names_or_model(tmp_path):
             find_source(str(bad))
     with pytest.raises(AlignError, match="--stage: names a stage of a run folder"):
         find_source(str(lone), stage="easy")
+
+
+def test_an_adapter_naming_smollm2_by_hub_id_loads_the_embedded_copy(tmp_path):
+    """An adapter folder naming `HuggingFaceTB/SmolLM2-135M-Instruct` (what align writes for the embedded model)
+    exports from the embedded short name, offline, and keeps naming the Hub id. If this fails, exporting a SmolLM2
+    adapter outside its run needs the Hub."""
+    root = _run(tmp_path / "run", "finished")
+    lone = tmp_path / "lone"
+    (root / "easy" / "adapter").rename(lone)
+    config = json.loads((lone / "adapter_config.json").read_text())
+    config["base_model_name_or_path"] = "HuggingFaceTB/SmolLM2-135M-Instruct"
+    (lone / "adapter_config.json").write_text(json.dumps(config))
+    source = find_source(str(lone))
+    assert (source.base_model, source.base_name) == ("smollm2-135m-instruct", "HuggingFaceTB/SmolLM2-135M-Instruct")
