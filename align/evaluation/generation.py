@@ -1,12 +1,17 @@
 """Batched generation with the model's chat template: greedy answers (probes, `align eval`) and sampled ones
-(on-policy stages)."""
+(on-policy stages), through align's decode loop (`decoding.py`) with any LoRA adapter folded into the base weights
+for the duration (`merged_adapter.py`)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
+
+from align.evaluation.decoding import decode, greedy, nucleus_sampler
+from align.evaluation.merged_adapter import adapter_folded
 
 
 @dataclass(frozen=True)
@@ -17,22 +22,6 @@ class GeneratedAnswer:
     text: str
     tokens: int
     truncated: bool
-
-
-def chat_inputs(tokenizer, prompts: list[str]) -> dict[str, torch.Tensor]:
-    """Left-padded token ids of each prompt as a user turn followed by the assistant generation prompt."""
-    texts = [
-        tokenizer.apply_chat_template([{"role": "user", "content": p}], tokenize=False, add_generation_prompt=True)
-        if tokenizer.chat_template
-        else p
-        for p in prompts
-    ]
-    previous_side = tokenizer.padding_side
-    tokenizer.padding_side = "left"
-    try:
-        return tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
-    finally:
-        tokenizer.padding_side = previous_side
 
 
 @dataclass(frozen=True)
@@ -47,6 +36,52 @@ class SamplingSettings:
     seed: int = 0
 
 
+def chat_texts(tokenizer, prompts: list[str]) -> list[str]:
+    """Each prompt as a user turn followed by the assistant generation prompt (the prompt itself without a template)."""
+    return [
+        tokenizer.apply_chat_template([{"role": "user", "content": p}], tokenize=False, add_generation_prompt=True)
+        if tokenizer.chat_template
+        else p
+        for p in prompts
+    ]
+
+
+def chat_inputs(tokenizer, prompts: list[str]) -> dict[str, torch.Tensor]:
+    """Left-padded token ids and attention mask of each prompt's chat text (what `model.generate` is given)."""
+    previous_side = tokenizer.padding_side
+    tokenizer.padding_side = "left"
+    try:
+        return tokenizer(chat_texts(tokenizer, prompts), return_tensors="pt", padding=True, add_special_tokens=False)
+    finally:
+        tokenizer.padding_side = previous_side
+
+
+@dataclass(frozen=True)
+class _Batch:
+    """Prompts answered together: their indices in the caller's list, left-padded ids and attention mask."""
+
+    index: list[int]
+    input_ids: torch.Tensor
+    attention_mask: torch.Tensor
+
+
+def _length_batches(tokenizer, prompts: list[str], batch_size: int, device) -> Iterator[_Batch]:
+    """Batches of `batch_size` prompts, shortest chat text (in tokens) first, so a batch holds little padding."""
+    ids = tokenizer(chat_texts(tokenizer, prompts), add_special_tokens=False)["input_ids"]
+    order = sorted(range(len(prompts)), key=lambda i: len(ids[i]))
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (tokenizer.eos_token_id or 0)
+    for start in range(0, len(order), max(1, batch_size)):
+        index = order[start : start + max(1, batch_size)]
+        width = max(len(ids[i]) for i in index)
+        input_ids = torch.tensor([[pad] * (width - len(ids[i])) + ids[i] for i in index], device=device)
+        mask = torch.tensor([[0] * (width - len(ids[i])) + [1] * len(ids[i]) for i in index], device=device)
+        yield _Batch(index, input_ids, mask)
+
+
+def _stop_ids(tokenizer) -> set[int]:
+    return {tokenizer.eos_token_id, tokenizer.pad_token_id} - {None}
+
+
 def _answer(tokenizer, ids: list[int], stop_ids: set[int]) -> GeneratedAnswer:
     """The answer in `ids` (new tokens only): up to the first stop token, cut at the cap when there is none."""
     stop = next((k for k, t in enumerate(ids) if t in stop_ids), None)
@@ -54,7 +89,18 @@ def _answer(tokenizer, ids: list[int], stop_ids: set[int]) -> GeneratedAnswer:
     return GeneratedAnswer(tokenizer.decode(ids[:count], skip_special_tokens=True).strip(), count, stop is None)
 
 
-@torch.no_grad()
+@contextmanager
+def _generating(model) -> Iterator[torch.device]:
+    """Eval mode and the adapter folded for the block (both restored after it); yields the model's device."""
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad(), adapter_folded(model):
+            yield next(model.parameters()).device
+    finally:
+        model.train(was_training)
+
+
 def generate_answers(
     model,
     tokenizer,
@@ -63,37 +109,24 @@ def generate_answers(
     batch_size: int = 8,
     progress: Callable[[int], None] | None = None,
 ) -> list[GeneratedAnswer]:
-    """Greedy answers, one `GeneratedAnswer` per prompt.
+    """Greedy answers, one `GeneratedAnswer` per prompt, in the order of `prompts` — token for token what
+    `model.generate(do_sample=False)` answers.
 
-    Prompts are sorted by length before batching so a batch wastes little on padding; answers come back in the
-    order of `prompts`. `progress(n)` is called after each batch with the number of prompts it answered.
+    Prompts are sorted by token length and answered `batch_size` at a time; `progress(n)` is called after each batch
+    with the number of prompts it answered.
     """
-    order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
     answers: list[GeneratedAnswer | None] = [None] * len(prompts)
-    device = next(model.parameters()).device
-    stop_ids = {tokenizer.eos_token_id, tokenizer.pad_token_id} - {None}
-    was_training = model.training
-    model.eval()
-    for start in range(0, len(order), batch_size):
-        batch_index = order[start : start + batch_size]
-        inputs = chat_inputs(tokenizer, [prompts[i] for i in batch_index]).to(device)
-        output = model.generate(
-            **inputs,
-            max_new_tokens=max_new_tokens,
-            do_sample=False,
-            pad_token_id=tokenizer.pad_token_id,
-            eos_token_id=tokenizer.eos_token_id,
-        )
-        new_tokens = output[:, inputs["input_ids"].shape[1] :]
-        for row, index in enumerate(batch_index):
-            answers[index] = _answer(tokenizer, new_tokens[row].tolist(), stop_ids)
-        if progress:
-            progress(len(batch_index))
-    model.train(was_training)
+    stop_ids = _stop_ids(tokenizer)
+    with _generating(model) as device:
+        for batch in _length_batches(tokenizer, prompts, batch_size, device):
+            new_tokens = decode(model, batch.input_ids, batch.attention_mask, max_new_tokens, stop_ids, greedy)
+            for index, ids in zip(batch.index, new_tokens, strict=True):
+                answers[index] = _answer(tokenizer, ids, stop_ids)
+            if progress:
+                progress(len(batch.index))
     return answers  # type: ignore[return-value]
 
 
-@torch.no_grad()
 def sample_answers(
     model,
     tokenizer,
@@ -104,37 +137,29 @@ def sample_answers(
 ) -> list[list[GeneratedAnswer]]:
     """`settings.samples` sampled answers per prompt, in the order of `prompts`.
 
-    Prompts are sorted by length and batched `batch_size` prompts at a time (each with all its samples); the
-    generator is seeded with `settings.seed` plus the batch's number, so a call is repeatable on one machine.
-    `progress(n)` is called after each batch with the number of prompts it answered.
+    Prompts are sorted by token length and batched `batch_size` prompts at a time, each prompt run once and its
+    cache copied for its samples; the sampler's generator is seeded with `settings.seed` plus the batch's number, so
+    a call is repeatable on one machine. `progress(n)` is called after each batch with the number of prompts it
+    answered.
     """
-    order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
     answers: list[list[GeneratedAnswer]] = [[] for _ in prompts]
-    device = next(model.parameters()).device
-    stop_ids = {tokenizer.eos_token_id, tokenizer.pad_token_id} - {None}
-    was_training = model.training
-    model.eval()
-    for number, start in enumerate(range(0, len(order), batch_size)):
-        batch_index = order[start : start + batch_size]
-        inputs = chat_inputs(tokenizer, [prompts[i] for i in batch_index]).to(device)
-        torch.manual_seed(settings.seed + number)
-        output = model.generate(
-            **inputs,
-            max_new_tokens=settings.max_new_tokens,
-            do_sample=True,
-            temperature=settings.temperature,
-            top_p=settings.top_p,
-            top_k=0,
-            num_return_sequences=settings.samples,
-            pad_token_id=tokenizer.pad_token_id,
-            eos_token_id=tokenizer.eos_token_id,
-        )
-        new_tokens = output[:, inputs["input_ids"].shape[1] :]
-        for row, index in enumerate(batch_index):
-            for sample in range(settings.samples):
-                ids = new_tokens[row * settings.samples + sample].tolist()
-                answers[index].append(_answer(tokenizer, ids, stop_ids))
-        if progress:
-            progress(len(batch_index))
-    model.train(was_training)
+    stop_ids = _stop_ids(tokenizer)
+    with _generating(model) as device:
+        for number, batch in enumerate(_length_batches(tokenizer, prompts, batch_size, device)):
+            generator = torch.Generator(device=device).manual_seed(settings.seed + number)
+            choose = nucleus_sampler(settings.temperature, settings.top_p, generator)
+            new_tokens = decode(
+                model,
+                batch.input_ids,
+                batch.attention_mask,
+                settings.max_new_tokens,
+                stop_ids,
+                choose,
+                copies=settings.samples,
+            )
+            for row, index in enumerate(batch.index):
+                copies = new_tokens[row * settings.samples : (row + 1) * settings.samples]
+                answers[index] = [_answer(tokenizer, ids, stop_ids) for ids in copies]
+            if progress:
+                progress(len(batch.index))
     return answers
