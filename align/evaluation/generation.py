@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import torch
 
-from align.evaluation.decoding import decode, greedy, nucleus_sampler
+from align.evaluation.decoding import decode, nucleus_sampler
 from align.evaluation.merged_adapter import adapter_folded
 
 
@@ -65,13 +65,37 @@ class _Batch:
     attention_mask: torch.Tensor
 
 
-def _length_batches(tokenizer, prompts: list[str], batch_size: int, device) -> Iterator[_Batch]:
-    """Batches of `batch_size` prompts, shortest chat text (in tokens) first, so a batch holds little padding."""
+# The memory one batch's rows may hold when the caller leaves the batch size to align (`batch_size=None`), bytes.
+GENERATION_MEMORY_BUDGET = 2 * 2**30
+
+
+def rows_in_budget(model, positions: int, budget: int = GENERATION_MEMORY_BUDGET) -> int:
+    """How many rows of `positions` tokens (longest prompt + new tokens) fit `budget` bytes: each position holds its
+    key/value cache in every layer plus, during the prompt pass, its hidden and feed-forward activations."""
+    config = model.config.get_text_config(decoder=True)
+    heads = config.num_attention_heads
+    kv_heads = getattr(config, "num_key_value_heads", None) or heads
+    head_dim = getattr(config, "head_dim", None) or config.hidden_size // heads
+    width = next(model.parameters()).element_size()
+    cache = 2 * config.num_hidden_layers * kv_heads * head_dim * width
+    activations = 4 * (config.hidden_size + getattr(config, "intermediate_size", 4 * config.hidden_size)) * width
+    return max(1, budget // (positions * (cache + activations)))
+
+
+def _length_batches(
+    model, tokenizer, prompts: list[str], batch_size: int | None, new_tokens: int, copies: int = 1
+) -> Iterator[_Batch]:
+    """Batches of `batch_size` prompts, shortest chat text (in tokens) first, so a batch holds little padding.
+    `batch_size` None: as many prompts as `rows_in_budget` allows, each prompt taking `copies` rows of its longest
+    prompt's tokens plus `new_tokens`."""
     ids = tokenizer(chat_texts(tokenizer, prompts), add_special_tokens=False)["input_ids"]
     order = sorted(range(len(prompts)), key=lambda i: len(ids[i]))
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (tokenizer.eos_token_id or 0)
-    for start in range(0, len(order), max(1, batch_size)):
-        index = order[start : start + max(1, batch_size)]
+    longest = max((len(row) for row in ids), default=0)
+    size = max(1, batch_size or rows_in_budget(model, longest + new_tokens) // copies)
+    device = next(model.parameters()).device
+    for start in range(0, len(order), size):
+        index = order[start : start + size]
         width = max(len(ids[i]) for i in index)
         input_ids = torch.tensor([[pad] * (width - len(ids[i])) + ids[i] for i in index], device=device)
         mask = torch.tensor([[0] * (width - len(ids[i])) + [1] * len(ids[i]) for i in index], device=device)
@@ -101,30 +125,43 @@ def _generating(model) -> Iterator[torch.device]:
         model.train(was_training)
 
 
+def generate_token_ids(
+    model,
+    tokenizer,
+    prompts: list[str],
+    max_new_tokens: int = 192,
+    batch_size: int | None = 8,
+    progress: Callable[[int], None] | None = None,
+) -> list[list[int]]:
+    """The greedy new tokens of each prompt's answer, in the order of `prompts`: up to and including the first stop
+    token, or `max_new_tokens` tokens — token for token what `model.generate(do_sample=False)` answers.
+
+    Prompts are sorted by token length and answered `batch_size` at a time; `progress(n)` is called after each batch
+    with the number of prompts it answered.
+    """
+    answers: list[list[int]] = [[] for _ in prompts]
+    with _generating(model):
+        for batch in _length_batches(model, tokenizer, prompts, batch_size, max_new_tokens):
+            new_tokens = decode(model, batch.input_ids, batch.attention_mask, max_new_tokens, _stop_ids(tokenizer))
+            for index, ids in zip(batch.index, new_tokens, strict=True):
+                answers[index] = ids
+            if progress:
+                progress(len(batch.index))
+    return answers
+
+
 def generate_answers(
     model,
     tokenizer,
     prompts: list[str],
     max_new_tokens: int = 192,
-    batch_size: int = 8,
+    batch_size: int | None = 8,
     progress: Callable[[int], None] | None = None,
 ) -> list[GeneratedAnswer]:
-    """Greedy answers, one `GeneratedAnswer` per prompt, in the order of `prompts` — token for token what
-    `model.generate(do_sample=False)` answers.
-
-    Prompts are sorted by token length and answered `batch_size` at a time; `progress(n)` is called after each batch
-    with the number of prompts it answered.
-    """
-    answers: list[GeneratedAnswer | None] = [None] * len(prompts)
+    """Greedy answers, one `GeneratedAnswer` per prompt, in the order of `prompts` (`generate_token_ids`, decoded)."""
     stop_ids = _stop_ids(tokenizer)
-    with _generating(model) as device:
-        for batch in _length_batches(tokenizer, prompts, batch_size, device):
-            new_tokens = decode(model, batch.input_ids, batch.attention_mask, max_new_tokens, stop_ids, greedy)
-            for index, ids in zip(batch.index, new_tokens, strict=True):
-                answers[index] = _answer(tokenizer, ids, stop_ids)
-            if progress:
-                progress(len(batch.index))
-    return answers  # type: ignore[return-value]
+    ids = generate_token_ids(model, tokenizer, prompts, max_new_tokens, batch_size, progress)
+    return [_answer(tokenizer, answer, stop_ids) for answer in ids]
 
 
 def sample_answers(
@@ -132,7 +169,7 @@ def sample_answers(
     tokenizer,
     prompts: list[str],
     settings: SamplingSettings,
-    batch_size: int = 8,
+    batch_size: int | None = 8,
     progress: Callable[[int], None] | None = None,
 ) -> list[list[GeneratedAnswer]]:
     """`settings.samples` sampled answers per prompt, in the order of `prompts`.
@@ -145,7 +182,9 @@ def sample_answers(
     answers: list[list[GeneratedAnswer]] = [[] for _ in prompts]
     stop_ids = _stop_ids(tokenizer)
     with _generating(model) as device:
-        for number, batch in enumerate(_length_batches(tokenizer, prompts, batch_size, device)):
+        for number, batch in enumerate(
+            _length_batches(model, tokenizer, prompts, batch_size, settings.max_new_tokens, settings.samples)
+        ):
             generator = torch.Generator(device=device).manual_seed(settings.seed + number)
             choose = nucleus_sampler(settings.temperature, settings.top_p, generator)
             new_tokens = decode(

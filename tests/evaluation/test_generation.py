@@ -2,6 +2,8 @@
 LoRA adapter, batched or one at a time), finished rows leave the batch without changing the others, the adapter's
 base weights come back untouched, and sampling is repeatable by seed."""
 
+import dataclasses
+
 import pytest
 import torch
 
@@ -141,7 +143,7 @@ def test_sampling_is_repeatable_by_seed(tiny_model_dir, tokenizer):
     settings = SamplingSettings(samples=3, temperature=1.0, top_p=0.9, max_new_tokens=10, seed=5)
     first = sample_answers(model, tokenizer, PROMPTS, settings, batch_size=2)
     again = sample_answers(model, tokenizer, PROMPTS, settings, batch_size=2)
-    other = sample_answers(model, tokenizer, PROMPTS, SamplingSettings(**{**settings.__dict__, "seed": 6}), batch_size=2)
+    other = sample_answers(model, tokenizer, PROMPTS, dataclasses.replace(settings, seed=6), batch_size=2)
     assert first == again != other
     assert [len(samples) for samples in first] == [3] * len(PROMPTS)
     assert all(0 <= a.tokens <= 10 for samples in first for a in samples)
