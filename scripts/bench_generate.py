@@ -4,7 +4,8 @@
 Both systems answer the same prompts with the same LoRA-wrapped model (r 16, alpha 32, all linear layers, B drawn at
 std 0.01 so the adapter is not a no-op). `generate` gets the prompts in file order, `--batch-size` at a time, left
 padded, the adapter unfolded — what a caller of `model.generate` writes. align gets them through
-`generate_token_ids` (what `generate_answers` and the probes run). Every answer must be the same token for token;
+`generate_token_ids` (what `generate_answers` and the probes run) with its own batch (a memory budget; one batch for
+the default 16 prompts) unless `--align-batch-size` says. Every answer must be the same token for token;
 a difference is printed and the script exits 1. Each round prints one JSON object per system:
 
     answers_per_s     prompts answered ÷ wall seconds
@@ -37,7 +38,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--count", type=int, default=16, help="first N prompts of --prompts")
     parser.add_argument("--max-new-tokens", type=int, default=160)
     parser.add_argument("--batch-size", type=int, default=8, help="plain generate's batch")
-    parser.add_argument("--align-batch-size", type=int, default=None, help="align's batch (default: --batch-size)")
+    parser.add_argument(
+        "--align-batch-size", type=int, default=None, help="align's batch (default: align's own, a memory budget)"
+    )
     parser.add_argument("--lora-rank", type=int, default=16, help="0: no adapter")
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--output", help="also write the JSON lines here")
@@ -95,8 +98,17 @@ def plain_generate(model, tokenizer, prompts, args) -> list[list[int]]:
 def align_generate(model, tokenizer, prompts, args) -> list[list[int]]:
     from align.evaluation.generation import generate_token_ids
 
-    batch_size = args.align_batch_size or args.batch_size
-    return generate_token_ids(model, tokenizer, prompts, args.max_new_tokens, batch_size)
+    return generate_token_ids(model, tokenizer, prompts, args.max_new_tokens, args.align_batch_size)
+
+
+def align_rows(model, tokenizer, prompts, args) -> int:
+    """The batch align chose under its memory budget: rows for the longest prompt plus the cap, at most all."""
+    from align.evaluation.generation import chat_texts, rows_in_budget
+
+    longest = max(
+        len(tokenizer(text, add_special_tokens=False)["input_ids"]) for text in chat_texts(tokenizer, prompts)
+    )
+    return min(len(prompts), rows_in_budget(model, longest + args.max_new_tokens))
 
 
 def timed(system: str, run, model, tokenizer, prompts, args) -> tuple[dict, list[list[int]]]:
@@ -145,7 +157,9 @@ def main(argv: list[str] | None = None) -> int:
         plain, reference = timed("generate", plain_generate, model, tokenizer, prompts, args)
         ours, answers = timed("align", align_generate, model, tokenizer, prompts, args)
         plain.update(setting, round=round_number, batch_size=args.batch_size)
-        ours.update(setting, round=round_number, batch_size=args.align_batch_size or args.batch_size)
+        ours.update(
+            setting, round=round_number, batch_size=args.align_batch_size or align_rows(model, tokenizer, prompts, args)
+        )
         differences = mismatches(reference, answers, prompts)
         for line in differences:
             print(line, file=sys.stderr)

@@ -130,14 +130,15 @@ def generate_token_ids(
     tokenizer,
     prompts: list[str],
     max_new_tokens: int = 192,
-    batch_size: int | None = 8,
+    batch_size: int | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> list[list[int]]:
     """The greedy new tokens of each prompt's answer, in the order of `prompts`: up to and including the first stop
     token, or `max_new_tokens` tokens — token for token what `model.generate(do_sample=False)` answers.
 
-    Prompts are sorted by token length and answered `batch_size` at a time; `progress(n)` is called after each batch
-    with the number of prompts it answered.
+    Prompts are sorted by token length and answered `batch_size` at a time (None: as many as `rows_in_budget`
+    allows — on a CPU a decode step costs little more for more rows); `progress(n)` is called after each batch with
+    the number of prompts it answered.
     """
     answers: list[list[int]] = [[] for _ in prompts]
     with _generating(model):
@@ -155,7 +156,7 @@ def generate_answers(
     tokenizer,
     prompts: list[str],
     max_new_tokens: int = 192,
-    batch_size: int | None = 8,
+    batch_size: int | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> list[GeneratedAnswer]:
     """Greedy answers, one `GeneratedAnswer` per prompt, in the order of `prompts` (`generate_token_ids`, decoded)."""
@@ -169,12 +170,13 @@ def sample_answers(
     tokenizer,
     prompts: list[str],
     settings: SamplingSettings,
-    batch_size: int | None = 8,
+    batch_size: int | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> list[list[GeneratedAnswer]]:
     """`settings.samples` sampled answers per prompt, in the order of `prompts`.
 
-    Prompts are sorted by token length and batched `batch_size` prompts at a time, each prompt run once and its
+    Prompts are sorted by token length and batched `batch_size` prompts at a time (None: as many as
+    `rows_in_budget` allows for `settings.samples` rows each), each prompt run once and its
     cache copied for its samples; the sampler's generator is seeded with `settings.seed` plus the batch's number, so
     a call is repeatable on one machine. `progress(n)` is called after each batch with the number of prompts it
     answered.
