@@ -13,6 +13,7 @@ from align.evaluation.generation import (
     _answer,
     chat_inputs,
     generate_answers,
+    rows_in_budget,
     sample_answers,
 )
 from align.evaluation.merged_adapter import adapter_folded
@@ -79,7 +80,8 @@ def test_greedy_answers_are_generates_token_for_token(tiny_model_dir, tokenizer,
     reference = [_answer(tokenizer, ids, stops) for ids in _hf_answers(model, tokenizer, PROMPTS, 12)]
     batched = generate_answers(model, tokenizer, PROMPTS, max_new_tokens=12, batch_size=3)
     single = [generate_answers(model, tokenizer, [p], max_new_tokens=12, batch_size=1)[0] for p in PROMPTS]
-    assert batched == reference == single
+    budget = generate_answers(model, tokenizer, PROMPTS, max_new_tokens=12)  # default: all 5 in one batch
+    assert batched == reference == single == budget
     assert len({a.text for a in batched}) == len(PROMPTS)  # distinct answers: the comparison has content
 
 
@@ -160,3 +162,13 @@ def test_top_p_keeps_only_the_nucleus():
     assert set(nucleus_sampler(1.0, 0.5, generator)(logits).tolist()) == {1}
     assert set(nucleus_sampler(1.0, 0.7, generator)(logits).tolist()) == {1, 2}
     assert greedy(logits[:1]).tolist() == [1]
+
+
+def test_rows_in_budget_by_hand(tiny_model_dir):
+    """Tiny Llama (2 layers, 2 key/value heads of 16, hidden 64, feed-forward 256, fp32): a position holds
+    2·2·2·16·4 = 512 bytes of cache and 4·(64 + 256)·4 = 5,120 of activations, 5,632 in all; 3 rows of 10 positions
+    are 168,960 bytes. If this fails, the default batch outgrows (or wastes) its memory budget."""
+    model = load_model(str(tiny_model_dir), dtype="float32")
+    assert rows_in_budget(model, 10, budget=168_960) == 3
+    assert rows_in_budget(model, 10, budget=168_959) == 2
+    assert rows_in_budget(model, 10, budget=1) == 1  # always at least one row
