@@ -188,7 +188,13 @@ def _add_eval(sub) -> None:
     )
     ev.add_argument("--output", metavar="OUT.json", help="write the figures and every answer here")
     ev.add_argument("--max-new-tokens", type=int, default=192, metavar="N", help="answer length cap (default 192)")
-    ev.add_argument("--batch-size", type=int, default=8, metavar="N", help="prompts per generation batch (default 8)")
+    ev.add_argument(
+        "--batch-size",
+        type=int,
+        metavar="N",
+        help="prompts per generation batch (default: as many as fit 2 GiB of cache and activations) and pairs per "
+        "--pairs batch (default 8)",
+    )
     ev.add_argument("--limit", type=int, metavar="N", help="answer only the first N prompts (default: all)")
     ev.add_argument("--show", type=int, default=3, metavar="N", help="print N answers side by side (default 3)")
     ev.set_defaults(func=_cmd_eval)

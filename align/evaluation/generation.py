@@ -1,12 +1,17 @@
 """Batched generation with the model's chat template: greedy answers (probes, `align eval`) and sampled ones
-(on-policy stages)."""
+(on-policy stages), through align's decode loop (`decoding.py`) with any LoRA adapter folded into the base weights
+for the duration (`merged_adapter.py`)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
+
+from align.evaluation.decoding import decode, nucleus_sampler
+from align.evaluation.merged_adapter import adapter_folded
 
 
 @dataclass(frozen=True)
@@ -17,22 +22,6 @@ class GeneratedAnswer:
     text: str
     tokens: int
     truncated: bool
-
-
-def chat_inputs(tokenizer, prompts: list[str]) -> dict[str, torch.Tensor]:
-    """Left-padded token ids of each prompt as a user turn followed by the assistant generation prompt."""
-    texts = [
-        tokenizer.apply_chat_template([{"role": "user", "content": p}], tokenize=False, add_generation_prompt=True)
-        if tokenizer.chat_template
-        else p
-        for p in prompts
-    ]
-    previous_side = tokenizer.padding_side
-    tokenizer.padding_side = "left"
-    try:
-        return tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
-    finally:
-        tokenizer.padding_side = previous_side
 
 
 @dataclass(frozen=True)
@@ -47,6 +36,76 @@ class SamplingSettings:
     seed: int = 0
 
 
+def chat_texts(tokenizer, prompts: list[str]) -> list[str]:
+    """Each prompt as a user turn followed by the assistant generation prompt (the prompt itself without a template)."""
+    return [
+        tokenizer.apply_chat_template([{"role": "user", "content": p}], tokenize=False, add_generation_prompt=True)
+        if tokenizer.chat_template
+        else p
+        for p in prompts
+    ]
+
+
+def chat_inputs(tokenizer, prompts: list[str]) -> dict[str, torch.Tensor]:
+    """Left-padded token ids and attention mask of each prompt's chat text (what `model.generate` is given)."""
+    previous_side = tokenizer.padding_side
+    tokenizer.padding_side = "left"
+    try:
+        return tokenizer(chat_texts(tokenizer, prompts), return_tensors="pt", padding=True, add_special_tokens=False)
+    finally:
+        tokenizer.padding_side = previous_side
+
+
+@dataclass(frozen=True)
+class _Batch:
+    """Prompts answered together: their indices in the caller's list, left-padded ids and attention mask."""
+
+    index: list[int]
+    input_ids: torch.Tensor
+    attention_mask: torch.Tensor
+
+
+# The memory one batch's rows may hold when the caller leaves the batch size to align (`batch_size=None`), bytes.
+GENERATION_MEMORY_BUDGET = 2 * 2**30
+
+
+def rows_in_budget(model, positions: int, budget: int = GENERATION_MEMORY_BUDGET) -> int:
+    """How many rows of `positions` tokens (longest prompt + new tokens) fit `budget` bytes: each position holds its
+    key/value cache in every layer plus, during the prompt pass, its hidden and feed-forward activations."""
+    config = model.config.get_text_config(decoder=True)
+    heads = config.num_attention_heads
+    kv_heads = getattr(config, "num_key_value_heads", None) or heads
+    head_dim = getattr(config, "head_dim", None) or config.hidden_size // heads
+    width = next(model.parameters()).element_size()
+    cache = 2 * config.num_hidden_layers * kv_heads * head_dim * width
+    activations = 4 * (config.hidden_size + getattr(config, "intermediate_size", 4 * config.hidden_size)) * width
+    return max(1, budget // (positions * (cache + activations)))
+
+
+def _length_batches(
+    model, tokenizer, prompts: list[str], batch_size: int | None, new_tokens: int, copies: int = 1
+) -> Iterator[_Batch]:
+    """Batches of `batch_size` prompts, shortest chat text (in tokens) first, so a batch holds little padding.
+    `batch_size` None: as many prompts as `rows_in_budget` allows, each prompt taking `copies` rows of its longest
+    prompt's tokens plus `new_tokens`."""
+    ids = tokenizer(chat_texts(tokenizer, prompts), add_special_tokens=False)["input_ids"]
+    order = sorted(range(len(prompts)), key=lambda i: len(ids[i]))
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (tokenizer.eos_token_id or 0)
+    longest = max((len(row) for row in ids), default=0)
+    size = max(1, batch_size or rows_in_budget(model, longest + new_tokens) // copies)
+    device = next(model.parameters()).device
+    for start in range(0, len(order), size):
+        index = order[start : start + size]
+        width = max(len(ids[i]) for i in index)
+        input_ids = torch.tensor([[pad] * (width - len(ids[i])) + ids[i] for i in index], device=device)
+        mask = torch.tensor([[0] * (width - len(ids[i])) + [1] * len(ids[i]) for i in index], device=device)
+        yield _Batch(index, input_ids, mask)
+
+
+def _stop_ids(tokenizer) -> set[int]:
+    return {tokenizer.eos_token_id, tokenizer.pad_token_id} - {None}
+
+
 def _answer(tokenizer, ids: list[int], stop_ids: set[int]) -> GeneratedAnswer:
     """The answer in `ids` (new tokens only): up to the first stop token, cut at the cap when there is none."""
     stop = next((k for k, t in enumerate(ids) if t in stop_ids), None)
@@ -54,87 +113,94 @@ def _answer(tokenizer, ids: list[int], stop_ids: set[int]) -> GeneratedAnswer:
     return GeneratedAnswer(tokenizer.decode(ids[:count], skip_special_tokens=True).strip(), count, stop is None)
 
 
-@torch.no_grad()
+@contextmanager
+def _generating(model) -> Iterator[torch.device]:
+    """Eval mode and the adapter folded for the block (both restored after it); yields the model's device."""
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad(), adapter_folded(model):
+            yield next(model.parameters()).device
+    finally:
+        model.train(was_training)
+
+
+def generate_token_ids(
+    model,
+    tokenizer,
+    prompts: list[str],
+    max_new_tokens: int = 192,
+    batch_size: int | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> list[list[int]]:
+    """The greedy new tokens of each prompt's answer, in the order of `prompts`: up to and including the first stop
+    token, or `max_new_tokens` tokens — token for token what `model.generate(do_sample=False)` answers.
+
+    Prompts are sorted by token length and answered `batch_size` at a time (None: as many as `rows_in_budget`
+    allows — on a CPU a decode step costs little more for more rows); `progress(n)` is called after each batch with
+    the number of prompts it answered.
+    """
+    answers: list[list[int]] = [[] for _ in prompts]
+    with _generating(model):
+        for batch in _length_batches(model, tokenizer, prompts, batch_size, max_new_tokens):
+            new_tokens = decode(model, batch.input_ids, batch.attention_mask, max_new_tokens, _stop_ids(tokenizer))
+            for index, ids in zip(batch.index, new_tokens, strict=True):
+                answers[index] = ids
+            if progress:
+                progress(len(batch.index))
+    return answers
+
+
 def generate_answers(
     model,
     tokenizer,
     prompts: list[str],
     max_new_tokens: int = 192,
-    batch_size: int = 8,
+    batch_size: int | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> list[GeneratedAnswer]:
-    """Greedy answers, one `GeneratedAnswer` per prompt.
-
-    Prompts are sorted by length before batching so a batch wastes little on padding; answers come back in the
-    order of `prompts`. `progress(n)` is called after each batch with the number of prompts it answered.
-    """
-    order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
-    answers: list[GeneratedAnswer | None] = [None] * len(prompts)
-    device = next(model.parameters()).device
-    stop_ids = {tokenizer.eos_token_id, tokenizer.pad_token_id} - {None}
-    was_training = model.training
-    model.eval()
-    for start in range(0, len(order), batch_size):
-        batch_index = order[start : start + batch_size]
-        inputs = chat_inputs(tokenizer, [prompts[i] for i in batch_index]).to(device)
-        output = model.generate(
-            **inputs,
-            max_new_tokens=max_new_tokens,
-            do_sample=False,
-            pad_token_id=tokenizer.pad_token_id,
-            eos_token_id=tokenizer.eos_token_id,
-        )
-        new_tokens = output[:, inputs["input_ids"].shape[1] :]
-        for row, index in enumerate(batch_index):
-            answers[index] = _answer(tokenizer, new_tokens[row].tolist(), stop_ids)
-        if progress:
-            progress(len(batch_index))
-    model.train(was_training)
-    return answers  # type: ignore[return-value]
+    """Greedy answers, one `GeneratedAnswer` per prompt, in the order of `prompts` (`generate_token_ids`, decoded)."""
+    stop_ids = _stop_ids(tokenizer)
+    ids = generate_token_ids(model, tokenizer, prompts, max_new_tokens, batch_size, progress)
+    return [_answer(tokenizer, answer, stop_ids) for answer in ids]
 
 
-@torch.no_grad()
 def sample_answers(
     model,
     tokenizer,
     prompts: list[str],
     settings: SamplingSettings,
-    batch_size: int = 8,
+    batch_size: int | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> list[list[GeneratedAnswer]]:
     """`settings.samples` sampled answers per prompt, in the order of `prompts`.
 
-    Prompts are sorted by length and batched `batch_size` prompts at a time (each with all its samples); the
-    generator is seeded with `settings.seed` plus the batch's number, so a call is repeatable on one machine.
-    `progress(n)` is called after each batch with the number of prompts it answered.
+    Prompts are sorted by token length and batched `batch_size` prompts at a time (None: as many as
+    `rows_in_budget` allows for `settings.samples` rows each), each prompt run once and its
+    cache copied for its samples; the sampler's generator is seeded with `settings.seed` plus the batch's number, so
+    a call is repeatable on one machine. `progress(n)` is called after each batch with the number of prompts it
+    answered.
     """
-    order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
     answers: list[list[GeneratedAnswer]] = [[] for _ in prompts]
-    device = next(model.parameters()).device
-    stop_ids = {tokenizer.eos_token_id, tokenizer.pad_token_id} - {None}
-    was_training = model.training
-    model.eval()
-    for number, start in enumerate(range(0, len(order), batch_size)):
-        batch_index = order[start : start + batch_size]
-        inputs = chat_inputs(tokenizer, [prompts[i] for i in batch_index]).to(device)
-        torch.manual_seed(settings.seed + number)
-        output = model.generate(
-            **inputs,
-            max_new_tokens=settings.max_new_tokens,
-            do_sample=True,
-            temperature=settings.temperature,
-            top_p=settings.top_p,
-            top_k=0,
-            num_return_sequences=settings.samples,
-            pad_token_id=tokenizer.pad_token_id,
-            eos_token_id=tokenizer.eos_token_id,
-        )
-        new_tokens = output[:, inputs["input_ids"].shape[1] :]
-        for row, index in enumerate(batch_index):
-            for sample in range(settings.samples):
-                ids = new_tokens[row * settings.samples + sample].tolist()
-                answers[index].append(_answer(tokenizer, ids, stop_ids))
-        if progress:
-            progress(len(batch_index))
-    model.train(was_training)
+    stop_ids = _stop_ids(tokenizer)
+    with _generating(model) as device:
+        for number, batch in enumerate(
+            _length_batches(model, tokenizer, prompts, batch_size, settings.max_new_tokens, settings.samples)
+        ):
+            generator = torch.Generator(device=device).manual_seed(settings.seed + number)
+            choose = nucleus_sampler(settings.temperature, settings.top_p, generator)
+            new_tokens = decode(
+                model,
+                batch.input_ids,
+                batch.attention_mask,
+                settings.max_new_tokens,
+                stop_ids,
+                choose,
+                copies=settings.samples,
+            )
+            for row, index in enumerate(batch.index):
+                copies = new_tokens[row * settings.samples : (row + 1) * settings.samples]
+                answers[index] = [_answer(tokenizer, ids, stop_ids) for ids in copies]
+            if progress:
+                progress(len(batch.index))
     return answers
