@@ -308,10 +308,10 @@ class StageConfig:
         default="packed",
     )
     micro_batch_tokens: int | None = doc(
-        "Preference and sft stages with `batch_layout: packed`: a training batch of more packed tokens than this runs as "
-        "several forward/backward passes over groups of whole rows, gradients accumulated before the optimizer step: "
-        "the same loss and gradients with activation memory bounded by this many tokens. Not under DeepSpeed (use "
-        "`gradient_accumulation_steps`). null: one pass per batch.",
+        "Preference and sft stages with `batch_layout: packed`: a training batch of more packed tokens than this runs "
+        "as several forward/backward passes over groups of whole rows, gradients accumulated before the optimizer "
+        "step: the same loss and gradients with activation memory bounded by this many tokens. Not under DeepSpeed "
+        "(use `gradient_accumulation_steps`). null: one pass per batch.",
         default=None,
     )
     training: dict = doc(
