@@ -26,10 +26,9 @@ class LayoutChoice:
         return asdict(self)
 
 
-def choose_layout(model, requested: str, aux_loss_coef: float = 0.0, refusal: str | None = None) -> LayoutChoice:
+def choose_layout(model, requested: str, aux_loss_coef: float = 0.0) -> LayoutChoice:
     """The layout for `model` (a `PreTrainedModel`, not the PEFT wrapper): the requested one where align has proven
-    it exact for this family, else padded; a log line says what was given up and why. `refusal`: a reason of the
-    trainer's own (a setting the packed path cannot reproduce), checked after the model's."""
+    it exact for this family, else padded; a log line says what was given up and why."""
     log_probs = COMPLETION_HEAD if head_scaling(model) is not None else FULL_LOGITS
     if log_probs == FULL_LOGITS:
         logger.warning(
@@ -39,7 +38,7 @@ def choose_layout(model, requested: str, aux_loss_coef: float = 0.0, refusal: st
         )
     if requested != "packed":
         return LayoutChoice(requested, None, log_probs)
-    why = packed_refusal(model, aux_loss_coef) or refusal
+    why = packed_refusal(model, aux_loss_coef)
     if why is not None:
         logger.warning("packed batches are off for %s: %s; using the padded layout", type(model).__name__, why)
         return LayoutChoice("padded", why, log_probs)

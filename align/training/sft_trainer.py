@@ -27,8 +27,8 @@ from accelerate.utils import DistributedType
 from trl import SFTTrainer
 
 from align.errors import AlignError
-from align.training.families import router_aux_loss_coef
-from align.training.layout import choose_layout
+from align.training.families import packed_refusal, router_aux_loss_coef
+from align.training.layout import COMPLETION_HEAD, LayoutChoice
 from align.training.logprobs import add_completion_logps
 from align.training.packed_batch import PackedBatch, is_packed
 from align.training.packing import PackedCompletionCollator, split_packed, token_groups
@@ -42,6 +42,9 @@ from align.training.private_api import (
 from align.training.segment_attention import use_segment_attention
 
 logger = logging.getLogger(__name__)
+
+# What computes the log-probs of an SFT stage in the padded layout: stock trl, its own loss.
+STOCK_SFT = "trl SFTTrainer"
 
 
 def sft_packed_refusal(config, trainer_kwargs: dict) -> str | None:
@@ -58,6 +61,22 @@ def sft_packed_refusal(config, trainer_kwargs: dict) -> str | None:
         (trainer_kwargs.get("preprocess_logits_for_metrics") is not None, "metrics read the full logits"),
     )
     return next((why for refused, why in reasons if refused), None)
+
+
+def choose_sft_layout(model, requested: str, config, trainer_kwargs: dict) -> LayoutChoice:
+    """The layout of an SFT stage on `model` (a `PreTrainedModel`, not the PEFT wrapper): packed where the family is
+    proven packable and the settings are reproducible (`sft_packed_refusal`), else stock `SFTTrainer`; one log line
+    says what was given up and why."""
+    if requested != "packed":
+        return LayoutChoice("padded", None, STOCK_SFT)
+    coef = router_aux_loss_coef(model, config.router_aux_loss_coef)
+    why = packed_refusal(model, coef) or sft_packed_refusal(config, trainer_kwargs)
+    if why is not None:
+        logger.warning(
+            "packed SFT batches are off for %s: %s; training with stock trl SFTTrainer", type(model).__name__, why
+        )
+        return LayoutChoice("padded", why, STOCK_SFT)
+    return LayoutChoice("packed", None, COMPLETION_HEAD)
 
 
 class FastSftTrainer(SFTTrainer):
@@ -81,8 +100,7 @@ class FastSftTrainer(SFTTrainer):
         if isinstance(model, str) or config is None or kwargs.get("data_collator") is not None:
             raise ValueError("FastSftTrainer needs a loaded model and an SFTConfig, and lays out batches itself")
         base = model.get_base_model() if hasattr(model, "get_base_model") else model
-        coef = router_aux_loss_coef(base, config.router_aux_loss_coef)
-        self.layout = choose_layout(base, batch_layout, coef, sft_packed_refusal(config, kwargs))
+        self.layout = choose_sft_layout(base, batch_layout, config, kwargs)
         self.batch_layout = self.layout.batch_layout
         self.micro_batch_tokens = micro_batch_tokens if self.batch_layout == "packed" else None
         self._batch_tokens: int | None = None  # the whole batch's trained tokens while a split batch runs its parts

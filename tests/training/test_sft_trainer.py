@@ -135,10 +135,11 @@ def test_a_family_off_the_allow_list_is_stock_sft_trainer(tiny_model_dir, tmp_pa
     from align.training import families
 
     monkeypatch.delitem(families.FAMILIES, "llama")
-    with caplog.at_level(logging.WARNING, logger="align.training.layout"):
+    with caplog.at_level(logging.WARNING, logger="align.training.sft_trainer"):
         stock, ours = _trainers("llama", tiny_model_dir, tmp_path, rows=4)
-    assert ours.layout.batch_layout == "padded" and "not on align's list" in ours.layout.why
-    assert sum("packed batches are off" in record.getMessage() for record in caplog.records) == 1
+    assert (ours.layout.batch_layout, ours.layout.log_probs) == ("padded", "trl SFTTrainer")
+    assert "not on align's list" in ours.layout.why
+    assert sum("packed SFT batches are off" in record.getMessage() for record in caplog.records) == 1
     assert isinstance(ours.data_collator, DataCollatorForLanguageModeling)
     _assert_equal_steps(stock, ours, [[0, 1, 2, 3]], "fallback")
 
