@@ -43,7 +43,7 @@ def _config(tmp_path, name: str, **overrides):
     return SFTConfig(**(settings | overrides))
 
 
-def _trainers(name, tiny_model_dir, tmp_path, rows=8, micro_batch_tokens=None, **overrides):
+def _trainers(name, tiny_model_dir, tmp_path, rows=8, micro_batch_tokens=None, batch_layout="packed", **overrides):
     """(stock trl SFTTrainer, FastSftTrainer) on the same `rows` shipped SFT rows and the same LoRA weights."""
     from trl import SFTTrainer
 
@@ -66,6 +66,7 @@ def _trainers(name, tiny_model_dir, tmp_path, rows=8, micro_batch_tokens=None, *
         train_dataset=dataset,
         processing_class=copy.deepcopy(tokenizer),
         micro_batch_tokens=micro_batch_tokens,
+        batch_layout=batch_layout,
     )
     return stock, ours
 
@@ -166,3 +167,18 @@ def test_num_tokens_counts_real_tokens_as_trl_does(tiny_model_dir, tmp_path):
         _steps(trainer, [[0, 1, 2, 3]])
     assert metrics_store(ours, "train")["num_tokens"] == metrics_store(stock, "train")["num_tokens"]
     assert metrics_store(ours, "train")["num_tokens"][0] > 0
+
+
+def test_the_padded_layout_is_stock_sft_trainer(tiny_model_dir, tmp_path):
+    """`batch_layout: padded` asked for: trl's collator and loss, recorded as stock with no reason, and the step equal
+    to stock's; micro-batches are refused there. If this fails, a stage asking for trl's own layout does not get it."""
+    from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
+
+    from align.training.sft_trainer import FastSftTrainer
+
+    stock, ours = _trainers("qwen2", tiny_model_dir, tmp_path, rows=4, batch_layout="padded")
+    assert ours.layout.as_summary() == {"batch_layout": "padded", "why": None, "log_probs": "trl SFTTrainer"}
+    assert isinstance(ours.data_collator, DataCollatorForLanguageModeling)
+    _assert_equal_steps(stock, ours, [[0, 1, 2, 3]], "padded")
+    with pytest.raises(ValueError, match="micro_batch_tokens needs batch_layout packed"):
+        FastSftTrainer(model=ours.model, args=ours.args, batch_layout="padded", micro_batch_tokens=64)
