@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Training benchmark: stock trl `DPOTrainer` against align's `ContrastiveTrainer`, same model, rows, LoRA, batches.
+"""Training benchmark: stock trl `DPOTrainer` against align's `ContrastiveTrainer` (`--mode sft`: stock trl
+`SFTTrainer` against align's `FastSftTrainer`), same model, rows, LoRA, batches.
 
 Each system trains in its own subprocess (so peak memory is its own) and prints one JSON object:
 
@@ -13,6 +14,7 @@ then one object with the ratios (align ÷ trl) and the largest per-step loss dif
 
     python scripts/bench_train.py                                  # SmolLM2-135M, 6 steps, batch 8, max length 256
     python scripts/bench_train.py --model tiny-llama --steps 3     # a quick run
+    python scripts/bench_train.py --mode sft --steps 8             # SFT: the demo's rows, batch 8, max length 192
 """
 
 from __future__ import annotations
@@ -77,9 +79,11 @@ class CountingCollator:
         return batch
 
 
-def _rows(count: int, seed: int) -> list:
-    from align.data import load_preference_rows
+def _rows(count: int, seed: int, mode: str) -> list:
+    from align.data import load_completion_rows, load_preference_rows
 
+    if mode == "sft":  # the demo's SFT warm-up rows, in file order as the demo takes them
+        return load_completion_rows(ROOT / "data" / "concise" / "sft.jsonl")[:count]
     rows = load_preference_rows(ROOT / "data" / "concise" / "train.jsonl")
     random.Random(seed).shuffle(rows)
     return rows[:count]
@@ -145,16 +149,23 @@ def _trainer(
     layout: str,
     loss: str,
     micro_batch_tokens: int | None = None,
+    mode: str = "preference",
 ):
-    from trl import DPOTrainer
+    from trl import DPOTrainer, SFTTrainer
 
     from align.losses import LossTerm
     from align.recipe.trl_configs import make_lora_config
+    from align.training.sft_trainer import FastSftTrainer
     from align.training.trainer import ContrastiveTrainer
 
     common = dict(
         model=model, args=config, train_dataset=dataset, processing_class=tokenizer, peft_config=make_lora_config(peft)
     )
+    if mode == "sft":
+        if system == "trl":
+            return SFTTrainer(**common)
+        split = micro_batch_tokens if layout == "packed" else None
+        return FastSftTrainer(batch_layout=layout, micro_batch_tokens=split, **common)
     if system == "trl":
         return DPOTrainer(**common) if loss == "dpo" else _trl_simpo_trainer(common)
     return ContrastiveTrainer(
@@ -179,7 +190,7 @@ def run_child(args) -> dict:
     tuned = args.child == "align" and not args.glibc_defaults and keep_freed_memory()
     device = "cuda" if torch.cuda.is_available() else "cpu"
     tokenizer, model = load_tokenizer(args.model), load_model(args.model)
-    rows = _rows(args.steps * args.batch_size, args.seed)
+    rows = _rows(args.steps * args.batch_size, args.seed, args.mode)
     dataset = Dataset.from_list([row.to_conversational() for row in rows])
     training = {
         "per_device_train_batch_size": args.batch_size,
@@ -189,13 +200,21 @@ def run_child(args) -> dict:
         "logging_steps": 1,
         "save_strategy": "no",
         "train_sampling_strategy": args.sampling,
-        "beta": 0.1,
-    }
+    } | ({"beta": 0.1} if args.mode == "preference" else {})
     with tempfile.TemporaryDirectory() as out:
-        config = make_trainer_config("preference", training, output_dir=out, seed=args.seed, report_to="none")
+        config = make_trainer_config(args.mode, training, output_dir=out, seed=args.seed, report_to="none")
         peft = {"r": 16, "lora_alpha": 32, "target_modules": "all-linear"}
         trainer = _trainer(
-            args.child, model, tokenizer, dataset, config, peft, args.layout, args.loss, args.micro_batch_tokens or None
+            args.child,
+            model,
+            tokenizer,
+            dataset,
+            config,
+            peft,
+            args.layout,
+            args.loss,
+            args.micro_batch_tokens or None,
+            args.mode,
         )
         counter, times = CountingCollator(trainer.data_collator), _step_times()
         trainer.data_collator = counter
@@ -213,8 +232,9 @@ def run_child(args) -> dict:
     flops = matmul_peak_flops(device, "bfloat16" if device == "cuda" else "float32")
     return {
         "system": args.child,
-        "loss": args.loss,
-        "layout": args.layout if args.child == "align" else "padded",
+        "mode": args.mode,
+        "loss": args.loss if args.mode == "preference" else "sft",
+        "layout": trainer.layout.batch_layout if hasattr(trainer, "layout") else "padded",
         "keep_freed_memory": tuned,
         "micro_batch_tokens": (args.micro_batch_tokens or None) if args.child == "align" else None,
         "sampling": args.sampling,
@@ -264,8 +284,16 @@ def parse_args(argv=None):
     parser.add_argument("--model", default="smollm2-135m-instruct", help="short name or folder (tiny-llama: quick)")
     parser.add_argument("--steps", type=int, default=6, help="optimizer steps per system (default 6)")
     parser.add_argument("--warmup-steps", type=int, default=1, help="first steps left out of the timing")
-    parser.add_argument("--batch-size", type=int, default=8, help="pairs per step (default 8)")
-    parser.add_argument("--max-length", type=int, default=256, help="prompt + answer tokens (default 256)")
+    parser.add_argument(
+        "--mode",
+        choices=("preference", "sft"),
+        default="preference",
+        help="preference: trl DPOTrainer/CPOTrainer vs align; sft: trl SFTTrainer vs align on data/concise/sft.jsonl",
+    )
+    parser.add_argument("--batch-size", type=int, default=8, help="pairs (sft: rows) per step (default 8)")
+    parser.add_argument(
+        "--max-length", type=int, help="prompt + answer tokens (default 256; sft: 192, the demo's warm-up)"
+    )
     parser.add_argument("--systems", default=",".join(SYSTEMS), help="comma-separated: trl,align")
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's)")
     parser.add_argument(
@@ -306,6 +334,8 @@ def parse_args(argv=None):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    if args.max_length is None:
+        args.max_length = 192 if args.mode == "sft" else 256
     if args.child:
         print(json.dumps(run_child(args)))
         return 0

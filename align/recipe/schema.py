@@ -297,18 +297,21 @@ class StageConfig:
         default="base",
     )
     batch_layout: Literal["packed", "padded"] = doc(
-        "Preference stages: how a batch is laid out for the model. `packed`: each row's prompt (and any opening its "
-        "answers share) runs once, the answers follow it without padding, attention masked so no answer sees "
-        "another: the same log-probs as `padded` within float rounding, fewer tokens, no padding. `padded`: trl's "
-        "layout, one padded row per answer, each with its own copy of the prompt; for models whose attention does "
-        "not go through transformers' AttentionInterface.",
+        "Preference and sft stages: how a batch is laid out for the model. `packed`: preference rows' prompt (and any "
+        "opening its answers share) runs once, the answers follow it without padding, attention masked so no answer "
+        "sees another; sft rows (prompt + completion) follow each other without padding, attention kept per row, "
+        "and only the completion tokens go through the LM head: the same loss as `padded` within float rounding, "
+        "fewer tokens, no padding. `padded`: trl's layout (for sft, stock SFTTrainer), one padded row per answer; "
+        "for models whose attention does not go through transformers' AttentionInterface. A packed sft stage falls "
+        "back to padded, with a log line, for trl options the packed path cannot reproduce (packing, padding_free, "
+        "assistant_only_loss, use_liger_kernel, loss_type dft, label_smoothing_factor).",
         default="packed",
     )
     micro_batch_tokens: int | None = doc(
-        "Preference stages with `batch_layout: packed`: a training batch of more packed tokens than this runs as "
-        "several forward/backward passes over groups of whole rows, gradients accumulated before the optimizer step: "
-        "the same loss and gradients with activation memory bounded by this many tokens. Not under DeepSpeed (use "
-        "`gradient_accumulation_steps`). null: one pass per batch.",
+        "Preference and sft stages with `batch_layout: packed`: a training batch of more packed tokens than this runs "
+        "as several forward/backward passes over groups of whole rows, gradients accumulated before the optimizer "
+        "step: the same loss and gradients with activation memory bounded by this many tokens. Not under DeepSpeed "
+        "(use `gradient_accumulation_steps`). null: one pass per batch.",
         default=None,
     )
     training: dict = doc(

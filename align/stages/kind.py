@@ -38,6 +38,17 @@ def rows_dropped_for_long_prompts(stage: StageConfig, offered: int, trainer) -> 
     return dropped
 
 
+def check_micro_batch_tokens(stage: StageConfig, path: KeyPath, out: Collector) -> None:
+    """For kinds that pack batches (preference, sft): `micro_batch_tokens` is a positive count, with the packed
+    layout."""
+    if stage.micro_batch_tokens is None:
+        return
+    if stage.micro_batch_tokens <= 0:
+        out.add(path + ("micro_batch_tokens",), f"{stage.micro_batch_tokens} must be a positive number of tokens")
+    elif stage.batch_layout != "packed":
+        out.add(path + ("micro_batch_tokens",), "splits packed batches only; set batch_layout: packed or remove it")
+
+
 class StageKind:
     """One kind of stage. Class attributes describe it; methods hold its kind-specific behaviour.
 

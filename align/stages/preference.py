@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from align.errors import AlignError
-from align.stages.kind import StageKind, rows_dropped_for_long_prompts
+from align.stages.kind import StageKind, check_micro_batch_tokens, rows_dropped_for_long_prompts
 
 
 def _terms(stage):
@@ -40,15 +40,7 @@ class PreferenceStage(StageKind):
                 f"{generate.samples} answers per prompt cannot give a chosen answer and {generate.negatives} "
                 "rejected ones; sample more",
             )
-        if stage.micro_batch_tokens is not None:
-            if stage.micro_batch_tokens <= 0:
-                out.add(
-                    path + ("micro_batch_tokens",), f"{stage.micro_batch_tokens} must be a positive number of tokens"
-                )
-            elif stage.batch_layout != "packed":
-                out.add(
-                    path + ("micro_batch_tokens",), "splits packed batches only; set batch_layout: packed or remove it"
-                )
+        check_micro_batch_tokens(stage, path, out)
         accuracy = stage.eval.gates.min_pair_accuracy
         at = path + ("eval", "gates", "min_pair_accuracy")
         if accuracy is None:

@@ -1,11 +1,12 @@
 """`kind: sft`: prompt → completion rows trained with trl's `SFTTrainer` on the completion tokens only (trl
-`SFTConfig` under `training`); a warm-up before preference stages."""
+`SFTConfig` under `training`); a warm-up before preference stages. Batches are packed without padding where that is
+exact (`align.training.sft_trainer`)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from align.stages.kind import StageKind
+from align.stages.kind import StageKind, check_micro_batch_tokens
 
 SFT_COLUMNS = ("prompt", "completion")
 
@@ -14,8 +15,8 @@ class SftStage(StageKind):
     name = "sft"
     description = (
         "prompt → completion rows (a `completion` column, or a preference file's `chosen`) trained with trl's "
-        "SFTTrainer on the completion tokens only (trl `SFTConfig` under `training`); use it as a warm-up before "
-        "preference stages"
+        "SFTTrainer on the completion tokens only (trl `SFTConfig` under `training`), its batches packed without "
+        "padding where that is exact (`batch_layout`); use it as a warm-up before preference stages"
     )
     trl_config = "SFTConfig"
     refusal_groups = ("model_loading",)
@@ -37,9 +38,7 @@ class SftStage(StageKind):
                 "sft stages train with trl's SFT loss (mean token NLL of the completion); "
                 "remove `loss`, or add an `sft` term to a preference stage instead",
             )
-        for key in ("batch_layout", "micro_batch_tokens"):
-            if key in raw:
-                out.add(path + (key,), "sft stages are laid out by trl's SFTTrainer; remove it")
+        check_micro_batch_tokens(stage, path, out)
         if stage.eval.gates.min_pair_accuracy is not None:
             out.add(
                 path + ("eval", "gates", "min_pair_accuracy"),
@@ -61,9 +60,12 @@ class SftStage(StageKind):
         return prompts
 
     def build_trainer(self, stage, **trainer_kwargs: Any):
-        from trl import SFTTrainer
+        """`FastSftTrainer`: packed rows and completion-only log-probs where exact, else stock `SFTTrainer`."""
+        from align.training.sft_trainer import FastSftTrainer
 
-        return SFTTrainer(**trainer_kwargs)
+        return FastSftTrainer(
+            batch_layout=stage.batch_layout, micro_batch_tokens=stage.micro_batch_tokens, **trainer_kwargs
+        )
 
     def loss_terms(self, stage) -> list[dict]:
         return [{"name": "sft (trl)", "weight": 1.0}]

@@ -132,6 +132,27 @@ class PackedPreferenceCollator(DataCollatorMixin):
         return output
 
 
+@dataclass
+class PackedCompletionCollator(DataCollatorMixin):
+    """Collates trl `SFTTrainer`'s tokenised rows (`input_ids`, and `labels` with -100 where a token is not trained
+    on; already truncated by trl) into `pack_rows`'s packed layout with one sequence per row (K = 0: the whole
+    sequence is the row's segment, attended causally). A token is scored where trl's SFT loss scores it: its label
+    is not -100, and it is not the first token of its sequence."""
+
+    return_tensors: str = "pt"
+
+    def torch_call(self, examples: list[dict[str, Any]]) -> dict[str, Any]:
+        rows = []
+        for example in examples:
+            ids = list(example["input_ids"])
+            labels = list(example.get("labels", ids))
+            if any(label not in (-100, token) for label, token in zip(labels, ids, strict=True)):
+                # The packed path scores the input token itself; labels that name other tokens need trl's collator.
+                raise ValueError("a row's labels differ from its input_ids; the packed SFT layout cannot train it")
+            rows.append([(ids, [int(label != -100) for label in labels])])
+        return pack_rows(rows).to_inputs()
+
+
 def token_groups(lengths: list[int], max_tokens: int) -> list[tuple[int, int]]:
     """Row ranges `(first, end)` of consecutive rows, each at most `max_tokens` tokens of `lengths` (tokens per row);
     a row longer than that goes alone."""

@@ -25,6 +25,7 @@ PRIVATE_NAMES: tuple[tuple[str, str, str], ...] = (
     ("trl.trainer.dpo_trainer", "DPOTrainer.compute_ref_log_probs", "completion-only reference log-probs"),
     ("trl.trainer.dpo_trainer", "DPOTrainer._precompute_ref_logps", "preparing align's models before trl's precompute"),
     ("trl.trainer.dpo_trainer", "DataCollatorForPreference", "the padded collator for K rejected answers"),
+    ("trl.trainer.sft_trainer", "SFTTrainer._get_num_items_in_batch", "counting a packed SFT batch's trained tokens"),
     ("trl.trainer.utils", "use_adapter", "the reference: adapters off, or trl's frozen `ref` adapter"),
     ("trl.trainer.utils", "pad", "padding K rejected answers as trl pads pairs"),
     ("trl.data_utils", "_tokenize", "tokenising K rejected answers exactly as trl tokenises pairs"),
@@ -37,6 +38,8 @@ PRIVATE_NAMES: tuple[tuple[str, str, str], ...] = (
 # Trainer attributes set in `__init__` (not checkable on the class): trl's metrics store, its tokenizer, the columns
 # the data loader keeps, whether reference log-probs were precomputed.
 PRIVATE_INSTANCE_ATTRIBUTES = ("_metrics", "_tokenizer", "_signature_columns", "precompute_ref_logps")
+# The same for trl's `SFTTrainer`: its metrics store and its running count of tokens trained on (`num_tokens`).
+SFT_PRIVATE_INSTANCE_ATTRIBUTES = ("_metrics", "_total_train_tokens")
 
 
 def _resolve(module: str, path: str):
@@ -61,9 +64,11 @@ def check_private_names() -> None:
             ) from None
 
 
-def check_trainer_attributes(trainer) -> None:
-    """`AlignError` unless trl's trainer set the private attributes align reads (`PRIVATE_INSTANCE_ATTRIBUTES`)."""
-    missing = [name for name in PRIVATE_INSTANCE_ATTRIBUTES if not hasattr(trainer, name)]
+def check_trainer_attributes(trainer, names: tuple[str, ...] | None = None) -> None:
+    """`AlignError` unless trl's trainer set the private attributes align reads (`names`, default
+    `PRIVATE_INSTANCE_ATTRIBUTES`)."""
+    names = PRIVATE_INSTANCE_ATTRIBUTES if names is None else names
+    missing = [name for name in names if not hasattr(trainer, name)]
     if missing:
         tested = TESTED_VERSIONS["trl"]
         raise AlignError(
@@ -84,6 +89,15 @@ def _installed_version(package: str) -> str:
 def metrics_store(trainer, mode: str) -> dict[str, list[float]]:
     """trl's per-mode (`train`/`eval`) metric lists, averaged and cleared at each `log`."""
     return trainer._metrics[mode]
+
+
+def train_tokens(trainer) -> int:
+    """trl `SFTTrainer`'s count of tokens trained on so far (its `num_tokens` metric)."""
+    return trainer._total_train_tokens
+
+
+def add_train_tokens(trainer, tokens: int) -> None:
+    trainer._total_train_tokens += tokens
 
 
 def trainer_tokenizer(trainer):

@@ -70,3 +70,24 @@ def test_two_process_micro_batches_train_like_whole_batches(tiny_model_dir, tmp_
     assert len(losses["whole"]) == 6
     for (a, acc_a), (b, acc_b) in zip(losses["whole"], losses["split"], strict=True):
         assert b == pytest.approx(a, abs=1e-4) and acc_b == pytest.approx(acc_a, abs=1e-6)
+
+
+def test_two_process_packed_sft_trains_like_stock_sft_trainer(tiny_model_dir, tmp_path):
+    """The SFT warm-up of sft_then_dpo.yaml on 2 CPU processes (DDP): packed and split into 128-token passes, its
+    per-step losses equal stock trl SFTTrainer's (`batch_layout: padded`) within 1e-4, and the summaries record the
+    two layouts. If this fails, the packed SFT loss is normalised differently across processes (trl's token count is
+    gathered from every rank) or micro-batching under DDP loses gradients."""
+    losses, layouts = {}, {}
+    for name, extra in (
+        ("stock", ("stages.warmup.batch_layout=padded",)),
+        ("packed", ("stages.warmup.micro_batch_tokens=128",)),
+    ):
+        out = tmp_path / name
+        result = _launch_two_processes("sft_then_dpo.yaml", tiny_model_dir, out, 29540 + len(losses), *extra)
+        assert result.returncode == 0, result.stderr[-3000:]
+        rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+        losses[name] = [r["loss"] for r in rows if "loss" in r and r["stage"] == "warmup"]
+        layouts[name] = json.loads((out / "summary.json").read_text())["stages"][0]["layout"]["batch_layout"]
+    assert layouts == {"stock": "padded", "packed": "packed"}
+    assert len(losses["stock"]) == 3
+    assert losses["packed"] == pytest.approx(losses["stock"], abs=1e-4)

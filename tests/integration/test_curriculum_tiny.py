@@ -37,9 +37,12 @@ def test_both_stages_write_adapters_and_steps_continue(two_stage_run):
 
 
 def test_sft_stage_lowered_the_completion_loss(two_stage_run):
-    """If this fails the SFT stage did not train on the completions (or evaluated nothing)."""
+    """The SFT stage trained packed rows through the completion-only head (its summary says so) and its loss went
+    down. If this fails the SFT stage did not train on the completions (or evaluated nothing), or fell back to stock
+    SFTTrainer's padded layout on a family align has proven packable."""
     summary = json.loads((two_stage_run / "summary.json").read_text())
     warmup = summary["stages"][0]
+    assert warmup["layout"] == {"batch_layout": "packed", "why": None, "log_probs": "completion-only head"}
     rows = [json.loads(line) for line in (two_stage_run / "metrics.jsonl").read_text().splitlines()]
     first = next(r for r in rows if r["stage"] == "warmup" and "loss" in r)
     assert warmup["final_train_loss"] < first["loss"]

@@ -9,7 +9,13 @@ from align.models import load_model
 from align.training.logprobs import add_completion_logps, shared_prefix_logps
 from align.training.multi_negative import MultiNegativeCollator
 from align.training.packed_batch import PackedBatch
-from align.training.packing import PackedPreferenceCollator, common_prefix, pack_rows, split_packed
+from align.training.packing import (
+    PackedCompletionCollator,
+    PackedPreferenceCollator,
+    common_prefix,
+    pack_rows,
+    split_packed,
+)
 from align.training.segment_attention import PairSegments, use_segment_attention
 from align.training.sharding import row_fingerprints
 
@@ -37,6 +43,31 @@ def test_pack_rows_by_hand():
     assert out.target_ids.tolist() == [3, 4, 3, 5, 8, 9, 9]
     assert out.target_rank.tolist() == [0, 1, 0, 1, 0, 0, 1]
     assert out.sequence_lengths.tolist() == [4, 2, 4, 3]
+
+
+def test_sft_rows_pack_by_hand():
+    """SFT rows (trl's `input_ids` and `labels`, -100 = not trained): [1 2 3 4] with labels on 3 4, [5 6 7] with
+    labels on every token. Packed: 1 2 3 4 | 5 6 7, positions restarting per row, each row one causal segment;
+    scored: 3 (from 1), 4 (from 2), 6 (from 4), 7 (from 5) — a row's first token is never scored, as trl's shifted
+    labels never score it. If this fails, the SFT loss reads the wrong tokens or rows see each other."""
+    batch = PackedCompletionCollator()(
+        [{"input_ids": [1, 2, 3, 4], "labels": [-100, -100, 3, 4]}, {"input_ids": [5, 6, 7], "labels": [5, 6, 7]}]
+    )
+    out = PackedBatch.from_inputs(batch)
+    assert out.input_ids.tolist() == [[1, 2, 3, 4, 5, 6, 7]]
+    assert out.position_ids.tolist() == [[0, 1, 2, 3, 0, 1, 2]]
+    assert out.segment_lengths.tolist() == [4, 3] and out.token_part.tolist() == [0] * 7
+    assert out.target_index.tolist() == [1, 2, 4, 5]
+    assert out.target_ids.tolist() == [3, 4, 6, 7]
+    assert out.target_sequence.tolist() == [0, 0, 1, 1]
+    assert [
+        (call.query, call.keys, call.mask) for call in PairSegments.build(out.segment_lengths, out.token_part).calls
+    ] == [
+        ((0, 4), [(0, 4)], None),
+        ((4, 7), [(4, 7)], None),
+    ]
+    with pytest.raises(ValueError, match="labels differ"):
+        PackedCompletionCollator()([{"input_ids": [1, 2], "labels": [-100, 9]}])
 
 
 def test_segment_calls_by_hand():

@@ -78,11 +78,15 @@ def test_no_private_trl_or_transformers_attribute_is_used_outside_private_api():
     import-time check and the one listed place that make an upgrade fail loudly."""
     import ast
 
-    listed = set(private_api.PRIVATE_INSTANCE_ATTRIBUTES) | {
-        path.split(".")[-1]
-        for _, path, _ in private_api.PRIVATE_NAMES
-        if "." in path and not path.startswith("DPOTrainer.")
-    }
+    listed = (
+        set(private_api.PRIVATE_INSTANCE_ATTRIBUTES)
+        | set(private_api.SFT_PRIVATE_INSTANCE_ATTRIBUTES)
+        | {
+            path.split(".")[-1]
+            for _, path, _ in private_api.PRIVATE_NAMES
+            if "." in path and not path.startswith(("DPOTrainer.", "SFTTrainer."))
+        }
+    )
     defined, uses = set(), []
     for path, tree in _align_sources():
         for node in ast.walk(tree):
@@ -110,6 +114,19 @@ def test_every_private_trainer_method_align_overrides_is_listed():
 
     listed = {path.split(".")[-1] for _, path, _ in private_api.PRIVATE_NAMES if path.startswith("DPOTrainer.")}
     overridden = {name for name in vars(ContrastiveTrainer) if _is_private(name) and hasattr(DPOTrainer, name)}
+    assert overridden and overridden <= listed, sorted(overridden - listed)
+
+
+def test_every_private_sft_trainer_method_align_overrides_is_listed():
+    """`FastSftTrainer` overrides private methods of trl's `SFTTrainer` (and transformers' `Trainer`); each must be in
+    PRIVATE_NAMES. If this fails, a release that renames one would silently stop calling align's version (a packed
+    batch's tokens would go uncounted and the loss be scaled wrongly) instead of failing at import."""
+    from trl import SFTTrainer
+
+    from align.training.sft_trainer import FastSftTrainer
+
+    listed = {path.split(".")[-1] for _, path, _ in private_api.PRIVATE_NAMES if path.startswith("SFTTrainer.")}
+    overridden = {name for name in vars(FastSftTrainer) if _is_private(name) and hasattr(SFTTrainer, name)}
     assert overridden and overridden <= listed, sorted(overridden - listed)
 
 
