@@ -40,9 +40,21 @@ def _cmd_train(args) -> int:
         for stage in summary["stages"]:
             accuracy = stage["eval"].get("rewards/accuracies")
             acc = f", held-out reward accuracy {accuracy:.2f}" if accuracy is not None else ""
-            print(f"stage {stage['name']}: {stage['steps']} steps, final loss {stage['final_train_loss']:.4f}{acc}")
+            line = f"stage {stage['name']}: {stage['steps']} steps, final loss {stage['final_train_loss']:.4f}{acc}"
+            print(line + _phase_times(stage))
         print(f"outputs in {summary['output_dir']}")
     return EXIT_OK
+
+
+def _phase_times(stage: dict) -> str:
+    """`; 91 s training, 40 s sampling, 12 s probes`: where a stage's wall time went (the phases it had)."""
+    phases = [
+        (stage.get("train_runtime_s"), "training"),
+        ((stage.get("generated") or {}).get("seconds"), "sampling"),
+        (stage.get("probe_seconds"), "probes"),
+    ]
+    times = [f"{seconds:.0f} s {name}" for seconds, name in phases if isinstance(seconds, (int, float))]
+    return "; " + ", ".join(times) if times else ""
 
 
 def _cmd_validate(args) -> int:

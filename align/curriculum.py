@@ -199,9 +199,10 @@ def check_stage(
 ) -> dict[str, Any]:
     """After a stage: answer its probe prompts (figures to metrics.jsonl, answers to OUTPUT/<stage>/probes.jsonl),
     then check its gates against those and the held-out `eval_figures`; `GateMissed` when one fails. Returns the
-    stage's `probe` figures and `gates` results for summary.json."""
+    stage's `probe` figures, `gates` results and `probe_seconds` (wall time of the probes) for summary.json."""
     ev, tracker, outputs = stage.eval, run.tracker, run.outputs
     figures: dict[str, float] = {}
+    started = time.perf_counter()
     if ev.prompts:
         path = loaded.resolve_path(ev.prompts)
         rows = load_probe_prompts(path, ev.max_prompts)
@@ -218,5 +219,7 @@ def check_stage(
         logger.info("stage %s probes: %s", stage.name, {k: round(v, 4) for k, v in figures.items()})
     results = check_gates(ev.gates, {**eval_figures, **figures})
     checked = {"probe": figures, "gates": [r.to_dict() for r in results]}
+    if ev.prompts:
+        checked["probe_seconds"] = round(time.perf_counter() - started, 1)
     raise_on_missed(stage.name, results, checked)
     return checked

@@ -52,3 +52,15 @@ def test_bad_flags_exit_2_with_one_line():
     result = _run("train")
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_train_prints_where_each_stage_spent_its_time():
+    """The per-stage line ends with the wall time of each phase the stage had (training, on-policy sampling,
+    probes), from summary.json's figures; a stage without sampling or probes names only what it had. If this
+    fails, `make demo` cannot say where its minutes went."""
+    from align.cli import _phase_times
+
+    stage = {"train_runtime_s": 91.4, "generated": {"seconds": 40.2}, "probe_seconds": 12.0}
+    assert _phase_times(stage) == "; 91 s training, 40 s sampling, 12 s probes"
+    assert _phase_times({"train_runtime_s": 8.6}) == "; 9 s training"
+    assert _phase_times({}) == ""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import statistics
 import textwrap
+import time
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -94,19 +95,27 @@ def run_eval(args) -> dict[str, Any]:
             raise AlignError(Problem(args.adapter, "not a PEFT adapter folder (no adapter_config.json)"))
         model = PeftModel.from_pretrained(model, args.adapter)
     gen = dict(max_new_tokens=args.max_new_tokens, batch_size=args.batch_size)
+    clock = time.perf_counter()
     pair_figures = _pair_figures(args, model, tokenizer)
+    seconds = {"pairs": round(time.perf_counter() - clock, 1)} if args.pairs else {}
+    clock = time.perf_counter()
     tuned = generate_answers_labelled(model, tokenizer, prompts, "tuned" if args.adapter else "model", gen)
+    seconds["tuned_answers"] = round(time.perf_counter() - clock, 1)
     tuned_scores = answer_scores(rows, tuned)
     result: dict[str, Any] = answer_figures(tuned, tuned_scores)
     base, base_scores = None, None
     if args.baseline and args.adapter:
+        clock = time.perf_counter()
         with model.disable_adapter():
             base = generate_answers_labelled(model, tokenizer, prompts, "base", gen)
+        seconds["base_answers"] = round(time.perf_counter() - clock, 1)
         base_scores = answer_scores(rows, base)
         result["baseline"] = answer_figures(base, base_scores)
     result.update(pair_figures)
+    result["seconds"] = seconds
     result["examples"] = [_example(i, rows, tuned, tuned_scores, base, base_scores) for i in range(len(rows))]
     _print_report(result, prompts, tuned, base, args.show)
+    print("time: " + ", ".join(f"{name.replace('_', ' ')} {value:.0f} s" for name, value in seconds.items()))
     if args.output:
         Path(args.output).parent.mkdir(parents=True, exist_ok=True)
         Path(args.output).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")

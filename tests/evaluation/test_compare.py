@@ -106,6 +106,8 @@ def test_eval_cli_with_baseline_writes_every_key(tiny_model_dir, write, tmp_path
     printed = capsys.readouterr().out
     assert "mean response tokens: base" in printed and "PROMPT: Question" in printed
     assert "answers that loop: base" in printed and "answers cut at the length cap: base" in printed
+    # Where the time went, printed and written (the demo's phase times).
+    assert set(result["seconds"]) == {"tuned_answers", "base_answers"} and "time: tuned answers " in printed
 
 
 def test_eval_rejects_a_folder_that_is_not_an_adapter(tiny_model_dir, write, tmp_path):
