@@ -227,11 +227,16 @@ def _mapping_mutant(kind: str, what: str, data: dict, edit, expect: str) -> Muta
 
 
 def delete_required(data, text, rng):
-    """Delete a required key: the recipe's name or stages, a stage's name/data/data.train, a source's path, a loss
-    term's name."""
+    """Delete a required key: the recipe's name or stages, a stage's name/data, its data.train (unless
+    data.generate makes its rows) or its data.generate.prompts, a source's path, a loss term's name."""
     paths = [("name",), ("stages",)]
-    for i, _ in _stages(data):
-        paths += [("stages", i, "name"), ("stages", i, "data"), ("stages", i, "data", "train")]
+    for i, stage in _stages(data):
+        paths += [("stages", i, "name"), ("stages", i, "data")]
+        generate = stage["data"].get("generate")
+        if generate is None:
+            paths.append(("stages", i, "data", "train"))
+        elif "prompts" in generate:
+            paths.append(("stages", i, "data", "generate", "prompts"))
     paths += [path + ("path",) for path, _ in _sources(data)]
     out = [
         _mapping_mutant("delete_required", f"delete {format_path(p)}", data, lambda d, p=p: _delete(d, p), _at(p))
@@ -509,11 +514,13 @@ def non_positive(data, text, rng):
 
 
 def empty(data, text, rng):
-    """Empty things: no stages (`[]`, null, `[{}]`), a stage with no training sources or no data, a preference stage
-    with no loss, an empty stage name or data path, an empty file."""
+    """Empty things: no stages (`[]`, null, `[{}]`), a stage with no training sources (unless data.generate makes
+    its rows) or no data, a preference stage with no loss, an empty stage name or data path, an empty file."""
     cases = [(("stages",), []), (("stages",), None), (("stages",), [{}])]
     for i, stage in _stages(data):
-        cases += [(("stages", i, "data", "train"), []), (("stages", i, "data"), {}), (("stages", i, "name"), "")]
+        if "generate" not in stage["data"]:
+            cases.append((("stages", i, "data", "train"), []))
+        cases += [(("stages", i, "data"), {}), (("stages", i, "name"), "")]
         if _kind(stage) == "preference":
             cases.append((("stages", i, "loss"), []))
     cases += [(path + ("path",), "") for path, _ in _sources(data)]

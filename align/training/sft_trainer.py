@@ -127,7 +127,8 @@ class FastSftTrainer(SFTTrainer):
         transformers counts them and reduces the count across processes exactly as it does trl's labels."""
         if not batch_samples or not is_packed(batch_samples[0]):
             return super()._get_num_items_in_batch(batch_samples, device)
-        as_labels = [{"labels": batch["target_ids"], "shift_labels": batch["target_ids"]} for batch in batch_samples]
+        targets = [PackedBatch.from_inputs(batch).target_ids for batch in batch_samples]
+        as_labels = [{"labels": ids, "shift_labels": ids} for ids in targets]
         return super()._get_num_items_in_batch(as_labels, device)
 
     def training_step(self, model, inputs, num_items_in_batch=None):

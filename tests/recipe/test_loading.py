@@ -65,7 +65,7 @@ def test_every_problem_is_reported_at_once(recipe_dir):
     problems = _problems(recipe_dir("r.yaml", text))
     joined = "\n".join(problems)
     assert "model.dtype: 'float8' is not allowed" in joined
-    assert "stages[0].data.train: required key is missing" in joined
+    assert "stages[0].data.train: needs at least one source (or `data.generate` to sample its rows)" in joined
     assert "stages[0].loss.beta: expected a number, got str 'high'" in joined
     assert "loss 'dpo' has no parameter 'gamma'" in joined
 
