@@ -58,6 +58,7 @@ def build_model(args):
         from peft import LoraConfig, get_peft_model
 
         config = LoraConfig(r=args.lora_rank, lora_alpha=2 * args.lora_rank, target_modules="all-linear")
+        torch.manual_seed(0)  # peft draws A from the global generator: seeded, every run answers the same
         model = get_peft_model(model, config)
         generator = torch.Generator().manual_seed(0)
         with torch.no_grad():
