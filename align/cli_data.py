@@ -105,6 +105,7 @@ def _cmd_sample(args) -> int:
         min_margin=args.min_margin,
         min_chosen_score=0.5 if args.min_chosen_score is None else args.min_chosen_score,
         include_reference=not args.no_reference,
+        include_greedy=args.greedy,
         max_pairs_per_prompt=args.max_pairs_per_prompt,
         negatives=args.negatives,
     )
@@ -264,6 +265,7 @@ def _add_sampling(build) -> None:
     group.add_argument("--limit", type=int, metavar="N", help="sample only the first N prompts")
     group.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
     group.add_argument("--no-reference", action="store_true", help="keep `reference` answers out of the candidates")
+    group.add_argument("--greedy", action="store_true", help="add each prompt's greedy answer to its candidates")
 
 
 def add_data(sub) -> None:

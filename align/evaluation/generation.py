@@ -27,13 +27,15 @@ class GeneratedAnswer:
 @dataclass(frozen=True)
 class SamplingSettings:
     """How on-policy answers are sampled: `samples` answers per prompt at `temperature` with nucleus `top_p`
-    (1.0 = off), each at most `max_new_tokens` tokens; `seed` makes a call repeatable."""
+    (1.0 = off), each at most `max_new_tokens` tokens; `seed` makes a call repeatable. `greedy`: each prompt's
+    greedy answer (what probes and `align eval` see) comes first, before its samples."""
 
     samples: int = 4
     temperature: float = 0.8
     top_p: float = 0.95
     max_new_tokens: int = 160
     seed: int = 0
+    greedy: bool = False
 
 
 def chat_texts(tokenizer, prompts: list[str]) -> list[str]:
@@ -173,7 +175,8 @@ def sample_answers(
     batch_size: int | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> list[list[GeneratedAnswer]]:
-    """`settings.samples` sampled answers per prompt, in the order of `prompts`.
+    """`settings.samples` sampled answers per prompt, in the order of `prompts` (after the greedy one when
+    `settings.greedy`).
 
     Prompts are sorted by token length and batched `batch_size` prompts at a time (None: as many as
     `rows_in_budget` allows for `settings.samples` rows each), each prompt run once and its
@@ -198,9 +201,15 @@ def sample_answers(
                 choose,
                 copies=settings.samples,
             )
+            greedy_tokens = (
+                decode(model, batch.input_ids, batch.attention_mask, settings.max_new_tokens, stop_ids)
+                if settings.greedy
+                else [[] for _ in batch.index]
+            )
             for row, index in enumerate(batch.index):
                 copies = new_tokens[row * settings.samples : (row + 1) * settings.samples]
-                answers[index] = [_answer(tokenizer, ids, stop_ids) for ids in copies]
+                first = [greedy_tokens[row]] if settings.greedy else []
+                answers[index] = [_answer(tokenizer, ids, stop_ids) for ids in first + copies]
             if progress:
                 progress(len(batch.index))
     return answers

@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from align.data.scoring import score_answer
 from align.errors import AlignError
 from align.evaluation.generation import SamplingSettings
 from align.on_policy.candidates import candidates_of, rank_candidates
@@ -42,11 +43,19 @@ def _mean(values: list[float]) -> float | None:
     return round(statistics.fmean(values), 4) if values else None
 
 
-def _sampling_figures(answers, candidates, settings: GenerateConfig) -> dict:
-    """What the policy's sampled answers were like: how long, how often looping or cut, how many clear the bar."""
+def _sampling_figures(prompts: list[PromptRow], answers, candidates, settings: GenerateConfig) -> dict:
+    """What the policy's sampled answers were like: how long, how often looping or cut, how many clear the bar;
+    with `include_greedy`, how often the greedy answers (each prompt's first) loop or are cut."""
     flat = [a for group in answers for a in group]
     sampled = [c for group in candidates for c in group if not c.reference]
-    return {
+    greedy = {}
+    if settings.include_greedy:
+        firsts = [(row, group[0]) for row, group in zip(prompts, answers, strict=True)]
+        greedy = {
+            "greedy_loop_rate": _mean([float(score_answer(row.prompt, a.text).loops) for row, a in firsts]),
+            "greedy_cut_rate": _mean([float(a.truncated) for _, a in firsts]),
+        }
+    return greedy | {
         "answers_sampled": len(flat),
         "distinct_answers": len(sampled),
         "mean_answer_tokens": _mean([a.tokens for a in flat]),
@@ -70,7 +79,14 @@ def generate_rows(
     `label`), score them, and build `kind`'s rows; returns the rows and the report. Every process returns the same
     rows. No rows at all is an error that names why the candidates were dropped."""
     started = time.perf_counter()
-    sampling = SamplingSettings(settings.samples, settings.temperature, settings.top_p, settings.max_new_tokens, seed)
+    sampling = SamplingSettings(
+        settings.samples,
+        settings.temperature,
+        settings.top_p,
+        settings.max_new_tokens,
+        seed,
+        greedy=settings.include_greedy,
+    )
     sampled = sample_all(model, tokenizer, prompts, sampling, settings.batch_size, label)
     candidates = [
         candidates_of(row, answers, settings.include_reference)
@@ -87,7 +103,7 @@ def generate_rows(
         "rows": len(rows),
         "seed": seed,
         "seconds": round(time.perf_counter() - started, 1),
-        "sampling": _sampling_figures(sampled.answers, candidates, settings),
+        "sampling": _sampling_figures(prompts, sampled.answers, candidates, settings),
         "processes": [{"rank": rank, "prompts": share} for rank, share in enumerate(sampled.shares)],
         "built": built,
     }

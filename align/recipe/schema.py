@@ -133,6 +133,12 @@ class GenerateConfig:
     include_reference: bool = doc(
         "Let each prompt's `reference` answer join its sampled answers as a candidate.", default=True
     )
+    include_greedy: bool = doc(
+        "Let each prompt's greedy answer (the policy's most likely answer: what probes and `align eval` read, and "
+        "where a small model's loops show) join its sampled answers as a candidate, so a looping greedy answer can "
+        "be a rejected one. Costs one more answer per prompt.",
+        default=False,
+    )
     max_pairs_per_prompt: int | None = doc(
         "Most pairs one prompt gives (preference stages with `negatives: 1`); unset = every usable pair.", default=2
     )

@@ -152,6 +152,21 @@ def test_sampling_is_repeatable_by_seed(tiny_model_dir, tokenizer):
     assert len({a.text for a in first[2]}) > 1  # the copies of one prompt sample independently
 
 
+def test_greedy_answer_comes_first_and_leaves_the_samples_unchanged(tiny_model_dir, tokenizer):
+    """With `greedy`, each prompt's first answer is plain `model.generate`'s greedy answer and the rest are the very
+    samples drawn without it (greedy decoding draws no random numbers). If this fails, on-policy stages that reject
+    the policy's greedy loops would reject an answer the model does not give, or change the sampled ones."""
+    model = _lora(tiny_model_dir)
+    settings = SamplingSettings(samples=2, temperature=1.0, top_p=0.9, max_new_tokens=10, seed=3)
+    plain = sample_answers(model, tokenizer, PROMPTS, settings, batch_size=2)
+    with_greedy = sample_answers(model, tokenizer, PROMPTS, dataclasses.replace(settings, greedy=True), batch_size=2)
+    stops = {tokenizer.eos_token_id, tokenizer.pad_token_id} - {None}
+    reference = [_answer(tokenizer, ids, stops) for ids in _hf_answers(model, tokenizer, PROMPTS, 10)]
+    assert [answers[0] for answers in with_greedy] == reference
+    assert [answers[1:] for answers in with_greedy] == plain
+    assert any(answers[0] not in answers[1:] for answers in with_greedy)  # greedy is not just another sample
+
+
 def test_top_p_keeps_only_the_nucleus():
     """With top_p 0.5 and probabilities (0.6, 0.3, 0.1) only the first token can be drawn; with top_p 0.7 the first
     two. If this fails, nucleus sampling draws tokens outside the nucleus."""

@@ -44,6 +44,19 @@ def test_rows_from_a_model_and_its_prompts(tiny_model_dir, prompts, tmp_path, ro
         assert len(written) <= 3 and all(r["score"] >= 0.5 for r in written)
 
 
+def test_greedy_answers_join_the_candidates(tiny_model_dir, prompts, tmp_path):
+    """`--greedy`: each of the 3 prompts gets its greedy answer besides its 2 samples (9 answers), and the report
+    says how often the greedy answers loop and are cut (the tiny model runs every answer to the 8-token cap). If
+    this fails, the recipe's `include_greedy` reaches neither the sampler nor the report."""
+    out = tmp_path / "rows.jsonl"
+    flags = ["--sample-from", str(tiny_model_dir), "--samples", "2", "--max-new-tokens", "8", "--greedy"]
+    result = _build(str(prompts), "-o", str(out), *flags)
+    assert result.returncode == 0, result.stderr[-2000:]
+    sampling = json.loads(out.with_suffix(".report.json").read_text())["sampling"]
+    assert sampling["answers_sampled"] == 9
+    assert sampling["greedy_cut_rate"] == 1.0 and 0.0 <= sampling["greedy_loop_rate"] <= 1.0
+
+
 @pytest.mark.parametrize(
     ("flags", "words"),
     [
