@@ -106,6 +106,7 @@ def _cmd_sample(args) -> int:
         min_chosen_score=0.5 if args.min_chosen_score is None else args.min_chosen_score,
         include_reference=not args.no_reference,
         include_greedy=args.greedy,
+        loop_pairs=args.loop_pairs,
         max_pairs_per_prompt=args.max_pairs_per_prompt,
         negatives=args.negatives,
     )
@@ -266,6 +267,9 @@ def _add_sampling(build) -> None:
     group.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
     group.add_argument("--no-reference", action="store_true", help="keep `reference` answers out of the candidates")
     group.add_argument("--greedy", action="store_true", help="add each prompt's greedy answer to its candidates")
+    group.add_argument(
+        "--loop-pairs", action="store_true", help="pairs: also each looping answer against its loop-free start"
+    )
 
 
 def add_data(sub) -> None:

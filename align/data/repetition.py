@@ -14,7 +14,9 @@ builder and every evaluation see it.
 
 from __future__ import annotations
 
-from align.data.text_units import normalise, split_sentences
+import re
+
+from align.data.text_units import SENTENCE_END_RE, normalise, split_sentences
 
 #: Word n-gram size of `repeated_ngram_share`: 3 words, short enough to catch a repeated phrase, long enough that
 #: ordinary repeats ("the oven", "credit card") do not count.
@@ -88,6 +90,63 @@ def repeats_a_phrase(text: str) -> bool:
             if run >= (MIN_RUN_COPIES - 1) * period:
                 return True
     return False
+
+
+def _first_repeated_unit(text: str) -> int | None:
+    """Character offset in `text` where the first sentence or list item that repeats an earlier one starts (the
+    same units and keys as `repeats_a_unit`, read on the original text so the offset is the text's)."""
+    seen: set[tuple[str, ...]] = set()
+    start = 0
+    for end in [m.start() for m in SENTENCE_END_RE.finditer(text)] + [len(text)]:
+        unit, unit_start = text[start:end], start
+        start = end
+        match = SENTENCE_END_RE.match(text, end)
+        if match:
+            start = match.end()
+        key = _unit_key(unit)
+        if len(key) < MIN_UNIT_WORDS:
+            continue
+        if key in seen:
+            return unit_start
+        seen.add(key)
+    return None
+
+
+def _first_phrase_run(text: str) -> int | None:
+    """Character offset in `text` just after the first copy of the earliest phrase that `repeats_a_phrase` finds."""
+    word_starts = []  # the character offset of each normalised word: that of the whitespace-separated token holding it
+    for token in re.finditer(r"\S+", text):
+        word_starts.extend([token.start()] * len(normalise(token.group()).split()))
+    words = _words(text)
+    cuts = []
+    for period in range(1, MAX_RUN_PHRASE + 1):
+        run = 0
+        for i in range(len(words) - period):
+            run = run + 1 if words[i] == words[i + period] else 0
+            if run >= (MIN_RUN_COPIES - 1) * period:
+                cuts.append(i - run + 1 + period)  # the run starts at its first copy; keep that copy only
+                break
+    return word_starts[min(cuts)] if cuts else None
+
+
+_TRAILING_MARKER_RE = re.compile(r"(?:\s*(?:\d{1,3}[.)]|[-*•]))+\s*$")
+
+
+def loop_free_start(text: str) -> str | None:
+    """The answer up to where it starts to loop: cut before the first sentence or list item that repeats an earlier
+    one, or after the first copy of a phrase repeated back to back, with a dangling list marker and trailing space
+    dropped. None when the answer does not loop, or when what is left is under MIN_UNIT_WORDS words or still loops.
+
+    >>> loop_free_start("1. Use a debit card. 2. Set a budget. 3. Use a debit card. 4. Set a budget.")
+    '1. Use a debit card. 2. Set a budget.'
+    """
+    cuts = [cut for cut in (_first_repeated_unit(text), _first_phrase_run(text)) if cut is not None]
+    if not cuts:
+        return None
+    start = _TRAILING_MARKER_RE.sub("", text[: min(cuts)]).rstrip(" \t\n,;:")
+    if len(_words(start)) < MIN_UNIT_WORDS or loops(start):
+        return None
+    return start
 
 
 def loops(text: str) -> bool:

@@ -12,7 +12,7 @@ _WORD_RE = re.compile(r"[a-z0-9]+")
 _BULLET_RE = re.compile(r"^[ \t]*[-*•][ \t]+(?=\S)", re.MULTILINE)
 _NUMBER_MARK_RE = re.compile(r"(?:^|(?<=\s))(\d{1,2})[.)][ \t]+(?=\S)")
 # Sentences end at . ! ? (plus closing quotes/brackets) before whitespace, and at line breaks (list items).
-_SENTENCE_END_RE = re.compile(r"(?<=[.!?])[\"')\]]*\s+|\s*\n\s*")
+SENTENCE_END_RE = re.compile(r"(?<=[.!?])[\"')\]]*\s+|\s*\n\s*")
 
 
 def normalise(text: str) -> str:
@@ -46,4 +46,4 @@ def strip_list_markers(text: str) -> str:
 
 def split_sentences(text: str) -> list[str]:
     """Sentences with list markers stripped, so "1. Boil water. 2. Add eggs." → ["Boil water.", "Add eggs."]."""
-    return [s.strip() for s in _SENTENCE_END_RE.split(strip_list_markers(text)) if s.strip()]
+    return [s.strip() for s in SENTENCE_END_RE.split(strip_list_markers(text)) if s.strip()]

@@ -35,6 +35,13 @@ def check_counts(settings, path: KeyPath, out: Collector) -> None:
         out.add(path + ("min_chosen_score",), f"{settings.min_chosen_score} must be a concise score in [0, 1]")
 
 
+def check_loop_pairs(settings, kind, path: KeyPath, out: Collector) -> None:
+    """`loop_pairs` makes one-against-one pairs: only for a kind that trains on pairs, with `negatives: 1`."""
+    if settings.loop_pairs and (kind.generated_format != "standard" or settings.negatives != 1):
+        message = "makes pairs (one chosen, one rejected): only in a preference stage with negatives: 1"
+        out.add(path + ("loop_pairs",), message)
+
+
 def _check_scorers(settings, path: KeyPath, out: Collector) -> None:
     if not settings.scorers:
         out.add(path + ("scorers",), "needs at least one scorer, e.g. {concise: 1.0}")
@@ -60,6 +67,7 @@ def check_generate(stage, kind, base_dir: Path, path: KeyPath, out: Collector) -
     if unknown:
         out.add(path + ("columns", unknown[0]), "maps only prompt, key_points and reference")
     check_counts(settings, path, out)
+    check_loop_pairs(settings, kind, path, out)
     _check_scorers(settings, path, out)
     if settings.reward_model is not None and "reward_model" not in settings.scorers:
         out.add(path + ("reward_model",), "is set but `scorers` does not weight it; add `reward_model: 0.5` there")

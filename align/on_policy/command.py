@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from align.errors import AlignError, Problem
-from align.on_policy.checks import check_counts
+from align.on_policy.checks import check_counts, check_loop_pairs
 from align.recipe.schema import GenerateConfig
 
 #: `--as`: which rows to write, by the stage kind that trains on them.
@@ -65,6 +65,7 @@ def sample_and_build(settings: GenerateConfig, request: SampleRequest, output: s
 
     problems = _FlagProblems()
     check_counts(settings, (), problems)
+    check_loop_pairs(settings, stage_kind(ROW_KINDS[request.rows]), (), problems)
     problems.raise_first()
     output = Path(output)
     if output.suffix.lower() != ".jsonl" or output.is_dir():

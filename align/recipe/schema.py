@@ -139,6 +139,14 @@ class GenerateConfig:
         "be a rejected one. Costs one more answer per prompt.",
         default=False,
     )
+    loop_pairs: bool = doc(
+        "Preference stages: each sampled answer that loops also gives a pair, its loop-free start (cut before the "
+        "first repeated sentence or list item) as chosen against the whole looping answer as rejected, at most "
+        "`max_pairs_per_prompt` per prompt, beside the builder's pairs: the two share every token up to the loop, so "
+        "the loss teaches the policy to stop there (kind `loop`). With `include_greedy`, the loops a small model "
+        "shows under greedy decoding are among them.",
+        default=False,
+    )
     max_pairs_per_prompt: int | None = doc(
         "Most pairs one prompt gives (preference stages with `negatives: 1`); unset = every usable pair.", default=2
     )

@@ -101,7 +101,7 @@ class KtoStage(StageKind):
         return labelled_rows(prompts, candidates, settings.min_chosen_score)
 
     def generated_rows_bound(self, settings, prompts: int) -> int:
-        return prompts * (settings.samples + (1 if settings.include_reference else 0))
+        return prompts * (settings.samples + settings.include_reference + settings.include_greedy)
 
     def build_trainer(self, stage, **trainer_kwargs: Any):
         """trl's `KTOTrainer`. Given a carried `PeftModel`, trl copies its adapter as the frozen `ref` adapter (kept

@@ -34,12 +34,14 @@ class PreferenceStage(StageKind):
     def check_stage(self, stage, raw: dict, training: dict, path, out) -> None:
         self._check_loss_needs(stage, training, path, out)
         generate = stage.data.generate
-        if generate is not None and generate.samples + generate.include_reference < generate.negatives + 1:
-            out.add(
-                path + ("data", "generate", "samples"),
-                f"{generate.samples} answers per prompt cannot give a chosen answer and {generate.negatives} "
-                "rejected ones; sample more",
-            )
+        if generate is not None:
+            answers = generate.samples + generate.include_reference + generate.include_greedy
+            if answers < generate.negatives + 1:
+                out.add(
+                    path + ("data", "generate", "samples"),
+                    f"{generate.samples} answers per prompt cannot give a chosen answer and {generate.negatives} "
+                    "rejected ones; sample more",
+                )
         check_micro_batch_tokens(stage, path, out)
         accuracy = stage.eval.gates.min_pair_accuracy
         at = path + ("eval", "gates", "min_pair_accuracy")
@@ -80,6 +82,7 @@ class PreferenceStage(StageKind):
         or the concise score), with the stage's margin, per-prompt cap and quality bar."""
         from align.data.pair_builder import BuildOptions, build_pairs
         from align.on_policy.candidates import to_scored_prompts
+        from align.on_policy.loop_pairs import loop_pairs
 
         ranked = any(c.rank is not None for group in candidates for c in group)
         options = BuildOptions(
@@ -91,13 +94,17 @@ class PreferenceStage(StageKind):
         )
         rows, report = build_pairs(to_scored_prompts(prompts, candidates), options)
         chosen_reference = sum(row["chosen"] == row.get("reference") for row in rows)
-        return rows, {**report.to_dict(), "chosen_reference": chosen_reference}
+        looped = loop_pairs(prompts, candidates, settings.max_pairs_per_prompt) if settings.loop_pairs else []
+        return rows + looped, {**report.to_dict(), "chosen_reference": chosen_reference, "loop_pairs": len(looped)}
 
     def generated_rows_bound(self, settings, prompts: int) -> int:
-        answers = settings.samples + (1 if settings.include_reference else 0)
+        answers = settings.samples + settings.include_reference + settings.include_greedy
         per_prompt = answers * (answers - 1) // 2 if settings.negatives == 1 else 1
         if settings.negatives == 1 and settings.max_pairs_per_prompt is not None:
             per_prompt = min(per_prompt, settings.max_pairs_per_prompt)
+        if settings.loop_pairs:  # one per looping sampled answer, under the same per-prompt cap
+            looping = settings.samples + settings.include_greedy
+            per_prompt += min(looping, settings.max_pairs_per_prompt or looping)
         return prompts * per_prompt
 
     def generated_answers_per_row(self, settings) -> int:

@@ -3,7 +3,7 @@ including the looping outputs seen from tuned models (issue #14)."""
 
 import pytest
 
-from align.data.repetition import loops, repeated_ngram_share, repeats_a_phrase, repeats_a_unit
+from align.data.repetition import loop_free_start, loops, repeated_ngram_share, repeats_a_phrase, repeats_a_unit
 
 NO_NO = "No, no, no, no, no, no"
 # The looping list a tuned model wrote: items 9 and 10 alternate credit/debit, then item 11 is item 9 again.
@@ -65,3 +65,33 @@ def test_a_repeated_item_loops_whatever_its_marker(marker):
     """The same 4-word item twice, as bullets or as plain lines: one loop. If this fails, bullet markers make
     repeated items look different."""
     assert loops(f"{marker}Check your bank statement.\n{marker}Check your bank statement.")
+
+
+def test_loop_free_start_cuts_before_the_first_repeat():
+    """Worked by hand:
+    - the credit-card loop: item 11 repeats item 9, so the start is items 9 and 10 (the dangling "11." dropped);
+    - "1. Use a debit card. 2. Set a budget. 3. Use a debit card. …": items 1 and 2;
+    - a phrase run ("and you can check" 4 times back to back): one copy kept, "You should check it. and you can check";
+    - a bulleted loop: the first bullet only.
+    Every start is itself loop-free. If this fails, a loop pair's chosen answer still loops or loses the content
+    before the loop."""
+    assert loop_free_start(CREDIT_CARD_LOOP) == (
+        "9. If you have a credit card, you can check your credit card. "
+        "10. If you have a debit card, you can check your debit card."
+    )
+    debit = "1. Use a debit card. 2. Set a budget. 3. Use a debit card. 4. Set a budget."
+    assert loop_free_start(debit) == "1. Use a debit card. 2. Set a budget."
+    run = "You should check it. and you can check and you can check and you can check and you can check"
+    assert loop_free_start(run) == "You should check it. and you can check"
+    assert (
+        loop_free_start("Boil water.\n- Add eggs and wait\n- Add eggs and wait") == "Boil water.\n- Add eggs and wait"
+    )
+
+
+def test_no_start_without_a_loop_or_without_enough_words():
+    """A loop-free answer has no start to cut (None); "No, no, no, …" and "1. 1. 1. …" leave under 3 words, so
+    there is no usable start either. If this fails, loop pairs are made of answers that do not loop, or their
+    chosen answer is a one-word stub."""
+    assert loop_free_start(RECIPE) is None
+    assert loop_free_start(NO_NO) is None
+    assert loop_free_start("1. 1. 1. 1. 1. 1.") is None

@@ -62,6 +62,7 @@ def test_greedy_answers_join_the_candidates(tiny_model_dir, prompts, tmp_path):
     [
         (["--sample-from", "tiny-llama", "--samples", "0"], "--samples: 0 must be a whole number ≥ 1"),
         (["--sample-from", "tiny-llama", "--top-p", "0"], "--top-p: 0.0 must be in (0, 1]"),
+        (["--sample-from", "tiny-llama", "--rows", "kto", "--loop-pairs"], "--loop-pairs: makes pairs"),
         (["--adapter", "somewhere"], "--adapter: samples answers with an adapter: give --sample-from MODEL too"),
         (["--sample-from", "tiny-llama", "--adapter", "."], "not a PEFT adapter folder"),
     ],

@@ -121,3 +121,30 @@ def test_plan_bounds_generated_rows(on_policy):
         assert plan.train_tokens > 0
         table = format_plan([plan])
         assert f"≤{bound}" in table and table.splitlines()[-1].split()[1] == f"≤{bound}"
+
+
+@pytest.mark.parametrize(
+    ("kind", "extra"), [("kto", ", loop_pairs: true"), ("preference", ", loop_pairs: true, negatives: 2")]
+)
+def test_loop_pairs_only_where_pairs_are_made(on_policy, kind, extra):
+    """`loop_pairs` makes one-against-one pairs: refused at its key in a kto stage and with `negatives: 2`. If this
+    fails, the setting is silently ignored there."""
+    with pytest.raises(AlignError) as caught:
+        load_recipe(on_policy(kind=kind, extra=extra))
+    assert "stages[1].data.generate.loop_pairs: makes pairs" in str(caught.value)
+
+
+def test_plan_bounds_count_the_greedy_answer_and_loop_pairs(on_policy):
+    """2 prompts × (3 samples + greedy + reference) = 5 answers: builder pairs capped at 2 per prompt, plus loop
+    pairs from at most 4 looping sampled answers capped at 2 → ≤ (2 + 2) × 2 = 8 rows; kto: 5 rows per prompt → ≤10.
+    If this fails, plan undercounts the rows (and steps) an on-policy stage can train on."""
+    from align.models import load_tokenizer
+    from align.plan import plan_stage
+
+    tokenizer = load_tokenizer("tiny-llama", False)
+    for kind, extra, bound in (
+        ("preference", ", include_greedy: true, loop_pairs: true", 8),
+        ("kto", ", include_greedy: true", 10),
+    ):
+        loaded = load_recipe(on_policy(kind=kind, extra=extra), ["training.per_device_train_batch_size=2"])
+        assert plan_stage(loaded, loaded.recipe.stages[-1], tokenizer).generated_rows == bound, kind

@@ -1,0 +1,42 @@
+"""Loop pairs (`data.generate.loop_pairs`): each looping sampled answer against its own loop-free start."""
+
+from align.evaluation.generation import GeneratedAnswer
+from align.on_policy.candidates import candidates_of
+from align.on_policy.loop_pairs import LOOP_KIND, loop_pairs
+from align.on_policy.prompts import PromptRow
+
+LOOP = "1. Use a debit card. 2. Set a budget. 3. Use a debit card. 4. Set a budget. 5. Use a debit card."
+OTHER_LOOP = "1. Call the bank. 2. Ask for alerts. 3. Call the bank. 4. Ask for alerts."
+CLEAN = "1. Turn on low-balance alerts. 2. Link savings for overdraft cover."
+ROW = PromptRow("How do I stop overdraft fees?", ("alerts", "overdraft cover"), LOOP, "prompts.jsonl:3")
+
+
+def _answers(*texts):
+    return [GeneratedAnswer(text, len(text.split()), False) for text in texts]
+
+
+def test_each_looping_answer_gives_its_start_against_itself():
+    """Answers LOOP, CLEAN and OTHER_LOOP (the reference, itself looping here, is a candidate too): the two sampled
+    loops give one pair each, start against the whole answer, in sampling order, kind `loop`, rejected score 0 and
+    margin = the start's concise score; the clean answer and the reference give none. If this fails, loop pairs
+    reward an answer that does not loop, miss one that does, or train on the reference's text."""
+    candidates = [candidates_of(ROW, _answers(LOOP, CLEAN, OTHER_LOOP), include_reference=True)]
+    rows = loop_pairs([ROW], candidates, per_prompt=None)
+    assert [(r["chosen"], r["rejected"]) for r in rows] == [
+        ("1. Use a debit card. 2. Set a budget.", LOOP),
+        ("1. Call the bank. 2. Ask for alerts.", OTHER_LOOP),
+    ]
+    for row in rows:
+        assert row["kind"] == LOOP_KIND and row["rejected_score"] == 0.0
+        assert row["margin"] == row["chosen_score"] > 0
+        assert row["source"] == "prompts.jsonl:3" and row["key_points"] == ["alerts", "overdraft cover"]
+
+
+def test_per_prompt_cap_and_one_pair_per_start():
+    """Cap 1 keeps the first loop only; a second answer with the same start (LOOP cut one item later) gives no
+    second pair with the same chosen answer. If this fails, one prompt's loops outweigh the others' pairs."""
+    longer = LOOP + " 6. Set a budget."
+    candidates = [candidates_of(ROW, _answers(LOOP, longer, OTHER_LOOP), include_reference=False)]
+    assert len(loop_pairs([ROW], candidates, per_prompt=None)) == 2
+    capped = loop_pairs([ROW], candidates, per_prompt=1)
+    assert [r["rejected"] for r in capped] == [LOOP]
