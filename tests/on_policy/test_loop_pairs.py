@@ -40,3 +40,25 @@ def test_per_prompt_cap_and_one_pair_per_start():
     assert len(loop_pairs([ROW], candidates, per_prompt=None)) == 2
     capped = loop_pairs([ROW], candidates, per_prompt=1)
     assert [r["rejected"] for r in capped] == [LOOP]
+
+
+def test_a_preference_stage_adds_loop_pairs_to_the_builders_pairs():
+    """The preference kind's rows from candidates LOOP and CLEAN with `loop_pairs`: the builder pairs CLEAN over LOOP
+    (a loop scores 0) and one loop pair follows; the report counts it. Without `loop_pairs` only the builder's pair.
+    If this fails, `data.generate.loop_pairs` never reaches the rows a stage trains on."""
+    from align.recipe.schema import GenerateConfig
+    from align.stages import stage_kind
+
+    candidates = [candidates_of(ROW, _answers(LOOP, CLEAN), include_reference=False)]
+    kind = stage_kind("preference")
+    on = GenerateConfig(prompts="p.jsonl", min_chosen_score=0.0, loop_pairs=True)
+    rows, report = kind.rows_from_candidates(on, [ROW], candidates)
+    assert [(r["chosen"], r["rejected"], r["kind"]) for r in rows] == [
+        (CLEAN, LOOP, rows[0]["kind"]),
+        ("1. Use a debit card. 2. Set a budget.", LOOP, LOOP_KIND),
+    ]
+    assert report["loop_pairs"] == 1 and report["pairs_written"] == 1
+    off_rows, off_report = kind.rows_from_candidates(
+        GenerateConfig(prompts="p.jsonl", min_chosen_score=0.0), [ROW], candidates
+    )
+    assert off_rows == rows[:1] and off_report["loop_pairs"] == 0
