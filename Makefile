@@ -20,16 +20,16 @@ $(STAMP): setup.cfg pyproject.toml constraints-cpu.txt
 
 demo: install
 	$(VENV)/bin/align train recipes/concise/smollm2-135m.yaml --output-dir $(DEMO_OUT) --overwrite
-	$(VENV)/bin/align eval --model smollm2-135m-instruct --adapter $(DEMO_OUT)/hard/adapter --baseline \
+	$(VENV)/bin/align eval --model smollm2-135m-instruct --adapter $(DEMO_OUT)/self/adapter --baseline \
 		--prompts data/concise/heldout_prompts.jsonl --limit 16 --batch-size 16 --output $(DEMO_OUT)/eval.json --show 3
 
 # The demo's adapter judged on every held-out prompt (48, with the held-out pairs: pair accuracy by kind, the
 # incomplete-answer trap included) and on 24 prompts outside every training domain, each beside the base model.
 demo-eval: install
-	$(VENV)/bin/align eval --model smollm2-135m-instruct --adapter $(DEMO_OUT)/hard/adapter --baseline \
+	$(VENV)/bin/align eval --model smollm2-135m-instruct --adapter $(DEMO_OUT)/self/adapter --baseline \
 		--prompts data/concise/heldout_prompts.jsonl --pairs data/concise/heldout_pairs.jsonl --batch-size 16 \
 		--max-new-tokens 160 --output $(DEMO_OUT)/eval_heldout.json --show 0
-	$(VENV)/bin/align eval --model smollm2-135m-instruct --adapter $(DEMO_OUT)/hard/adapter --baseline \
+	$(VENV)/bin/align eval --model smollm2-135m-instruct --adapter $(DEMO_OUT)/self/adapter --baseline \
 		--prompts data/concise/outside_prompts.jsonl --batch-size 16 --max-new-tokens 160 \
 		--output $(DEMO_OUT)/eval_outside.json --show 0
 
