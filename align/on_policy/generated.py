@@ -138,7 +138,9 @@ def generated_source(run, loaded, stage, model, seed: int) -> GeneratedRows:
     first, the rows last, each atomically, so a rows file is never without its report); the others wait."""
     outputs, settings, state = run.outputs, stage.data.generate, process_state()
     kind = stage_kind(stage.kind)
-    source = SourceConfig(path=str(generated_path(outputs, stage.name)), format=kind.generated_format)
+    # Absolute: source paths are read relative to the recipe's folder, the output folder is relative to the cwd.
+    path = generated_path(outputs, stage.name).absolute()
+    source = SourceConfig(path=str(path), format=kind.generated_format)
     report = _reuse(outputs, stage)
     state.wait_for_everyone()  # every process decides on the same files before the main one may write new ones
     if report is not None:
