@@ -82,14 +82,19 @@ def repeats_a_phrase(text: str) -> bool:
     For a phrase of p words, c copies in a row make words[i] == words[i + p] hold at (c − 1)·p consecutive
     positions, so the test is a run of that length.
     """
-    words = _words(text)
+    return next(_phrase_run_cuts(_words(text)), None) is not None
+
+
+def _phrase_run_cuts(words: list[str]):
+    """For each phrase length p in 1..MAX_RUN_PHRASE with a run of MIN_RUN_COPIES copies, the word index just after
+    the first copy of its first such run (the run starts at its first copy)."""
     for period in range(1, MAX_RUN_PHRASE + 1):
         run = 0
         for i in range(len(words) - period):
             run = run + 1 if words[i] == words[i + period] else 0
             if run >= (MIN_RUN_COPIES - 1) * period:
-                return True
-    return False
+                yield i - run + 1 + period
+                break
 
 
 def _first_repeated_unit(text: str) -> int | None:
@@ -117,15 +122,7 @@ def _first_phrase_run(text: str) -> int | None:
     word_starts = []  # the character offset of each normalised word: that of the whitespace-separated token holding it
     for token in re.finditer(r"\S+", text):
         word_starts.extend([token.start()] * len(normalise(token.group()).split()))
-    words = _words(text)
-    cuts = []
-    for period in range(1, MAX_RUN_PHRASE + 1):
-        run = 0
-        for i in range(len(words) - period):
-            run = run + 1 if words[i] == words[i + period] else 0
-            if run >= (MIN_RUN_COPIES - 1) * period:
-                cuts.append(i - run + 1 + period)  # the run starts at its first copy; keep that copy only
-                break
+    cuts = list(_phrase_run_cuts(_words(text)))
     return word_starts[min(cuts)] if cuts else None
 
 
