@@ -5,6 +5,7 @@ Every row a user gave is accounted for: the counts of rows filtered, held out or
 
 from __future__ import annotations
 
+import random
 from typing import Any, NamedTuple
 
 from align.data import split_rows
@@ -74,17 +75,32 @@ def easy_to_hard(rows: list) -> list:
     return sorted(rows, key=key)
 
 
-def _read_source(loaded: LoadedRecipe, stage: StageConfig, source, issues: RowIssues | None) -> list:
-    """One source's rows, read as the stage's kind reads them; with `issues` (bad_rows: drop) bad rows are counted
-    there and left out."""
-    return stage_kind(stage.kind).read_rows(source, loaded.base_dir, issues)
+def _read_source(
+    loaded: LoadedRecipe, stage: StageConfig, source, issues: RowIssues | None, counts: dict[str, int]
+) -> list:
+    """One source's rows, read as the stage's kind reads them, then cut to the source's own `kinds` and `max_rows`
+    (what they leave out is added to `counts`); with `issues` (bad_rows: drop) bad rows are counted there and left
+    out."""
+    rows = stage_kind(stage.kind).read_rows(source, loaded.base_dir, issues)
+    if source.kinds:
+        kept = [row for row in rows if row.meta.get("kind") in source.kinds]
+        counts["filtered_by_source_kind"] = counts.get("filtered_by_source_kind", 0) + len(rows) - len(kept)
+        rows = kept
+    if source.max_rows is not None and len(rows) > source.max_rows:
+        # Seeded by the recipe's seed and the source's path, so two capped sources draw independently.
+        picked = sorted(random.Random(f"{loaded.recipe.seed}:{source.path}").sample(range(len(rows)), source.max_rows))
+        counts["unused_by_source_max_rows"] = counts.get("unused_by_source_max_rows", 0) + len(rows) - len(picked)
+        rows = [rows[k] for k in picked]
+    return rows
 
 
-def _read_train(loaded: LoadedRecipe, stage: StageConfig, issues, generated) -> tuple[list, dict | None]:
+def _read_train(
+    loaded: LoadedRecipe, stage: StageConfig, issues, generated, counts: dict[str, int]
+) -> tuple[list, dict | None]:
     """The stage's training rows from all its sources and its `generated` (on-policy) source, if any (a row
     repeated across sources counts as a duplicate), mixed by weight when `mix_total` is set (with a report)."""
     sources = [*stage.data.train, *([generated] if generated is not None else [])]
-    parts = [(_read_source(loaded, stage, source, issues), source.weight) for source in sources]
+    parts = [(_read_source(loaded, stage, source, issues, counts), source.weight) for source in sources]
     if len(parts) > 1:
         seen_before: list = []
         for index, (rows, weight) in enumerate(parts):
@@ -104,8 +120,9 @@ def stage_rows(loaded: LoadedRecipe, stage: StageConfig, seed: int, generated: S
     """
     data = stage.data
     issues = RowIssues() if data.bad_rows == "drop" else None
-    read, mixture = _read_train(loaded, stage, issues, generated)
-    explicit_eval = [row for source in data.eval for row in _read_source(loaded, stage, source, issues)]
+    source_counts: dict[str, int] = {}
+    read, mixture = _read_train(loaded, stage, issues, generated, source_counts)
+    explicit_eval = [row for source in data.eval for row in _read_source(loaded, stage, source, issues, source_counts)]
     rows, counts = _keep(read, data)
     explicit_eval, eval_removed = _keep(explicit_eval, data)
     if not rows:
@@ -117,7 +134,7 @@ def stage_rows(loaded: LoadedRecipe, stage: StageConfig, seed: int, generated: S
         raise AlignError(f"stage {stage.name!r}: no training rows left after the held-out split; lower eval_fraction")
     if data.order == "easy_to_hard":
         train = easy_to_hard(train)
-    counts = {key: counts[key] + eval_removed[key] for key in counts}
+    counts = {key: counts[key] + eval_removed[key] for key in counts} | source_counts
     counts.update(train_rows_read=len(read), held_out_of_train=0 if explicit_eval else len(held))
     if mixture is not None:
         counts["mixture"] = mixture

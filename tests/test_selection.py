@@ -50,6 +50,34 @@ def test_filters_count_every_removed_row(write):
     assert held == []
 
 
+def test_source_filters_apply_to_their_own_source_only(write):
+    """A source's `kinds` and `max_rows` cut that source alone: the other source keeps its incomplete rows; the cap
+    draws a seeded sample in file order, the same on every load; the stage's own `max_rows` still caps the total.
+    If they leaked to the other source, or the sample were not seeded, the rows below would differ."""
+    write("a.jsonl", "".join(json.dumps(_row(i, "easy", 0.5, kind=k)) + "\n" for i, k in enumerate("vvii")))
+    many = [_row(10 + i, "hard", 0.5, kind="incomplete" if i % 2 else "verbose") for i in range(20)]
+    write("b.jsonl", "".join(json.dumps(r) + "\n" for r in many))
+    data = "{train: [{path: a.jsonl}, {path: b.jsonl, kinds: [incomplete], max_rows: 3}], order: as_is}"
+    loaded = _recipe(write, data)
+    train, _, counts = stage_rows(loaded, loaded.recipe.stages[0], seed=0)
+    prompts = [r.prompt for r in train]
+    assert prompts[:4] == ["q0", "q1", "q2", "q3"]  # source a untouched, its incomplete rows (q2, q3) kept
+    from_b = prompts[4:]
+    assert len(from_b) == 3 and from_b == sorted(from_b, key=lambda p: int(p[1:]))  # file order
+    assert all(int(p[1:]) % 2 == 1 for p in from_b)  # b's incomplete rows only (odd i)
+    assert counts["filtered_by_source_kind"] == 10 and counts["unused_by_source_max_rows"] == 7
+    again = _recipe(write, data)
+    assert [r.prompt for r in stage_rows(again, again.recipe.stages[0], seed=0)[0]] == prompts
+    capped = _recipe(write, data.replace("order: as_is", "order: as_is, max_rows: 5"))
+    assert len(stage_rows(capped, capped.recipe.stages[0], seed=0)[0]) == 5
+
+
+def test_source_max_rows_must_be_positive(write):
+    _rows(write, [_row(0, "easy", 0.5)])
+    with pytest.raises(AlignError, match=r"stages\[0\]\.data\.train\[0\]\.max_rows: 0 must be a positive"):
+        _recipe(write, "{train: [{path: rows.jsonl, max_rows: 0}]}")
+
+
 def test_easy_to_hard_sorts_by_difficulty_then_margin():
     """Easy before medium before hard; within a difficulty the clearer pair (larger margin) first; stable."""
     from align.data.rows import PreferenceRow

@@ -160,6 +160,8 @@ def _check_source(source, kind: StageKind, base_dir: Path, path: KeyPath, out: C
     kind.check_source(source, path, out)
     if source.weight <= 0:
         out.add(path + ("weight",), f"{source.weight} must be positive")
+    if source.max_rows is not None and source.max_rows <= 0:
+        out.add(path + ("max_rows",), f"{source.max_rows} must be a positive number of rows")
 
 
 def _check_eval(stage, base_dir: Path, path: KeyPath, out: Collector) -> None:

@@ -75,6 +75,17 @@ class SourceConfig:
     weight: float = doc(
         "Mixture weight of this source when the stage's `data.mix_total` draws a fixed number of rows.", default=1.0
     )
+    kinds: list[str] = doc(
+        "Keep only this source's rows whose `kind` column is one of these (e.g. `[incomplete]`), before the stage's "
+        "own filters; empty keeps every row. Rows left out are counted in summary.json (`filtered_by_source_kind`).",
+        default_factory=list,
+    )
+    max_rows: int | None = doc(
+        "Read at most this many of this source's rows (after its `kinds`): a seeded sample, in file order, so a "
+        "large file can join a stage as a small share. Rows left out are counted in summary.json "
+        "(`unused_by_source_max_rows`); unset = all.",
+        default=None,
+    )
 
 
 @dataclass
