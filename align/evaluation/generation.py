@@ -186,9 +186,12 @@ def sample_answers(
     """
     answers: list[list[GeneratedAnswer]] = [[] for _ in prompts]
     stop_ids = _stop_ids(tokenizer)
+    # The greedy answer rides in the same decode as the samples: one more copy of the prompt's cache, picked by
+    # argmax (a decode step's cost on a CPU is mostly reading the weights, whatever the rows).
+    copies = settings.samples + int(settings.greedy)
     with _generating(model) as device:
         for number, batch in enumerate(
-            _length_batches(model, tokenizer, prompts, batch_size, settings.max_new_tokens, settings.samples)
+            _length_batches(model, tokenizer, prompts, batch_size, settings.max_new_tokens, copies)
         ):
             generator = torch.Generator(device=device).manual_seed(settings.seed + number)
             choose = nucleus_sampler(settings.temperature, settings.top_p, generator)
@@ -199,17 +202,13 @@ def sample_answers(
                 settings.max_new_tokens,
                 stop_ids,
                 choose,
-                copies=settings.samples,
-            )
-            greedy_tokens = (
-                decode(model, batch.input_ids, batch.attention_mask, settings.max_new_tokens, stop_ids)
-                if settings.greedy
-                else [[] for _ in batch.index]
+                copies=copies,
+                greedy_first=settings.greedy,
             )
             for row, index in enumerate(batch.index):
-                copies = new_tokens[row * settings.samples : (row + 1) * settings.samples]
-                first = [greedy_tokens[row]] if settings.greedy else []
-                answers[index] = [_answer(tokenizer, ids, stop_ids) for ids in first + copies]
+                answers[index] = [
+                    _answer(tokenizer, ids, stop_ids) for ids in new_tokens[row * copies : (row + 1) * copies]
+                ]
             if progress:
                 progress(len(batch.index))
     return answers

@@ -179,6 +179,38 @@ def test_top_p_keeps_only_the_nucleus():
     assert greedy(logits[:1]).tolist() == [1]
 
 
+def test_nucleus_draws_follow_the_hand_worked_distribution():
+    """Probabilities (0.5, 0.2, 0.15, 0.1, 0.05) at top_p 0.8 keep the first three (the mass ranked above the 0.1
+    token is 0.85 >= 0.8), renormalised to 0.5/0.85, 0.2/0.85, 0.15/0.85; at temperature 0.5 without top_p each
+    probability is squared and renormalised (0.769, 0.123, 0.069, 0.031, 0.008). 40,000 draws each must match within
+    0.01; if they do not, the sampler draws from a distribution other than the one it documents."""
+    from align.evaluation.decoding import nucleus_sampler
+
+    probs = torch.tensor([0.5, 0.2, 0.15, 0.1, 0.05])
+    logits = torch.log(probs).repeat(40_000, 1)
+    generator = torch.Generator().manual_seed(0)
+    cases = [((1.0, 0.8), torch.tensor([0.5, 0.2, 0.15, 0.0, 0.0]) / 0.85), ((0.5, 1.0), probs**2 / (probs**2).sum())]
+    for (temperature, top_p), expected in cases:
+        drawn = nucleus_sampler(temperature, top_p, generator)(logits)
+        frequencies = torch.bincount(drawn, minlength=5).double() / len(drawn)
+        assert torch.allclose(frequencies, expected.double(), atol=0.01), (temperature, top_p, frequencies)
+
+
+def test_a_nucleus_wider_than_the_candidates_is_ranked_in_full():
+    """1,000 tokens with probabilities falling linearly: the top 256 hold 0.44 of the mass, so a 0.9 nucleus needs
+    the full ranking. Tokens past the nucleus must never be drawn and the nucleus's far end must be; if the shortcut
+    over the first 256 candidates were used here, no token past the 256th would ever be drawn."""
+    from align.evaluation.decoding import NUCLEUS_CANDIDATES, nucleus_sampler
+
+    weights = torch.arange(1000, 0, -1, dtype=torch.float64)
+    probs = weights / weights.sum()
+    cut = int((probs.cumsum(0) - probs < 0.9).sum())  # tokens 0..cut-1 form the nucleus
+    assert NUCLEUS_CANDIDATES < cut < 1000
+    logits = torch.log(probs).float().repeat(20_000, 1)
+    drawn = nucleus_sampler(1.0, 0.9, torch.Generator().manual_seed(0))(logits)
+    assert int(drawn.max()) < cut and int(drawn.max()) > NUCLEUS_CANDIDATES
+
+
 def test_rows_in_budget_by_hand(tiny_model_dir):
     """Tiny Llama (2 layers, 2 key/value heads of 16, hidden 64, feed-forward 256, fp32): a position holds
     2·2·2·16·4 = 512 bytes of cache and 4·(64 + 256)·4 = 5,120 of activations, 5,632 in all; 3 rows of 10 positions
