@@ -262,7 +262,9 @@ def _add_sampling(build) -> None:
     group.add_argument("--temperature", type=float, default=0.8, help="sampling temperature (default 0.8)")
     group.add_argument("--top-p", type=float, default=0.95, help="nucleus sampling mass (default 0.95)")
     group.add_argument("--max-new-tokens", type=int, default=160, metavar="N", help="answer cap (default 160)")
-    group.add_argument("--batch-size", type=int, default=8, metavar="N", help="prompts per batch (default 8)")
+    group.add_argument(
+        "--batch-size", type=int, metavar="N", help="prompts per batch (default: as many as a 2 GiB cache budget holds)"
+    )
     group.add_argument("--limit", type=int, metavar="N", help="sample only the first N prompts")
     group.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
     group.add_argument("--no-reference", action="store_true", help="keep `reference` answers out of the candidates")

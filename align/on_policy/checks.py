@@ -17,11 +17,11 @@ def _number_in(value, low: float, high: float = math.inf, low_open: bool = False
 
 def check_counts(settings, path: KeyPath, out: Collector) -> None:
     """Sampling and building numbers out of range, each at its key (also used for `align data build` flags)."""
-    wholes = (("samples", 1), ("max_new_tokens", 1), ("batch_size", 1), ("rounds", 1), ("negatives", 1))
+    wholes = (("samples", 1), ("max_new_tokens", 1), ("rounds", 1), ("negatives", 1))
     for key, low in wholes:
         if getattr(settings, key) < low:
             out.add(path + (key,), f"{getattr(settings, key)} must be a whole number ≥ {low}")
-    for key in ("max_prompts", "max_pairs_per_prompt"):
+    for key in ("max_prompts", "max_pairs_per_prompt", "batch_size"):
         value = getattr(settings, key)
         if value is not None and value < 1:
             out.add(path + (key,), f"{value} must be a whole number ≥ 1, or unset")

@@ -33,7 +33,7 @@ def sample_all(
     tokenizer,
     rows: list[PromptRow],
     settings: SamplingSettings,
-    batch_size: int,
+    batch_size: int | None,
     label: str = "sampling answers",
 ) -> SampledAnswers:
     """Sample `settings.samples` answers to every prompt; under several processes each samples its share (seeded

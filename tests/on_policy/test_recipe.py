@@ -62,6 +62,7 @@ def test_adapter_new_applies_to_the_first_round_only(on_policy, write):
     ("extra", "key", "words"),
     [
         (", max_new_tokens: 0", "max_new_tokens", "whole number ≥ 1"),
+        (", batch_size: 0", "batch_size", "whole number ≥ 1, or unset"),
         (", temperature: 0", "temperature", "> 0"),
         (", top_p: 1.5", "top_p", "(0, 1]"),
         (", min_chosen_score: 2", "min_chosen_score", "[0, 1]"),
