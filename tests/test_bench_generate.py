@@ -59,3 +59,29 @@ def test_mismatches_name_the_prompt_and_the_first_differing_token():
     assert len(lines) == 2
     assert lines[0].startswith("prompt 0 ('first prompt'): differs at new token 2: [7, 2] vs [4, 2]")
     assert lines[1].startswith("prompt 2 ('third prompt'): differs at new token 2: [1] vs []")
+
+
+def test_time_sampling_reports_every_answer(tiny_model_dir):
+    """`scripts/time_sampling.py` on 3 prompts, 2 samples + greedy, 5 tokens, batch left to the budget: 9 answers,
+    each prompt's greedy length within the cap and the token count consistent with them. If this fails, the script
+    docs/performance.md quotes for sampling times measures other work than it says."""
+    cmd = [
+        sys.executable,
+        str(REPO / "scripts" / "time_sampling.py"),
+        "--model",
+        str(tiny_model_dir),
+        "--count",
+        "3",
+        "--samples",
+        "2",
+        "--max-new-tokens",
+        "5",
+        "--batch-size",
+        "0",
+    ]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=REPO)
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert (result["prompts"], result["answers"]) == (3, 9)
+    assert len(result["greedy_tokens"]) == 3 and all(0 < t <= 5 for t in result["greedy_tokens"])
+    assert sum(result["greedy_tokens"]) <= result["new_tokens"] <= 9 * 5 and result["seconds"] >= 0
