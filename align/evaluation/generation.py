@@ -179,10 +179,10 @@ def sample_answers(
     `settings.greedy`).
 
     Prompts are sorted by token length and batched `batch_size` prompts at a time (None: as many as
-    `rows_in_budget` allows for `settings.samples` rows each), each prompt run once and its
-    cache copied for its samples; the sampler's generator is seeded with `settings.seed` plus the batch's number, so
-    a call is repeatable on one machine. `progress(n)` is called after each batch with the number of prompts it
-    answered.
+    `rows_in_budget` allows for `settings.samples` rows each, plus one for the greedy answer), each prompt run once
+    and its cache copied for its samples and greedy answer, all decoded in one pass; the sampler's generator is seeded
+    with `settings.seed` plus the batch's number, so a call is repeatable on one machine. `progress(n)` is called
+    after each batch with the number of prompts it answered.
     """
     answers: list[list[GeneratedAnswer]] = [[] for _ in prompts]
     stop_ids = _stop_ids(tokenizer)
