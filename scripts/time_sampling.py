@@ -34,11 +34,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    from align.evaluation.compare import load_prompts
     from align.evaluation.generation import SamplingSettings, sample_answers
     from align.models import load_model, load_tokenizer
 
-    lines = Path(args.prompts).read_text(encoding="utf-8").splitlines()
-    prompts = [json.loads(line)["prompt"] for line in lines if line.strip()][: args.count]
+    prompts = [row["prompt"] for row in load_prompts(args.prompts)][: args.count]
     tokenizer, model = load_tokenizer(args.model), load_model(args.model)
     settings = SamplingSettings(
         samples=args.samples,

@@ -37,8 +37,7 @@ def nucleus_sampler(temperature: float, top_p: float, generator: torch.Generator
         if top_p >= 1.0:
             return _inverse_cdf(probs, generator)
         ranked, order = probs.topk(min(NUCLEUS_CANDIDATES, probs.shape[-1]), dim=-1)
-        wide = (ranked.sum(dim=-1) < top_p).nonzero().squeeze(-1)
-        if wide.numel():  # nucleus beyond the candidates: rank those rows' whole vocabulary
+        if bool((ranked.sum(dim=-1) < top_p).any()):  # a nucleus beyond the candidates: rank the whole vocabulary
             ranked, order = probs.sort(dim=-1, descending=True)
         # A token stays when the probability of the tokens ranked above it is still short of top_p: the most likely
         # token always stays.
