@@ -85,6 +85,13 @@ def _thresholds(text: str | None):
     return (low, high)
 
 
+def _vllm_options(pairs: list[str]) -> dict:
+    """`--vllm NAME=VALUE` items as vLLM engine arguments, each value read as YAML (`0.3`, `true`, `auto`)."""
+    import yaml
+
+    return {name: yaml.safe_load(value) for name, value in _key_values(pairs, "--vllm").items()}
+
+
 def _cmd_sample(args) -> int:
     """`data build --sample-from MODEL`: INPUT is a prompts file; the rows come from the model's sampled answers."""
     from align.on_policy.command import SampleRequest, report_text, sample_and_build
@@ -100,6 +107,8 @@ def _cmd_sample(args) -> int:
         top_p=args.top_p,
         max_new_tokens=args.max_new_tokens,
         batch_size=args.batch_size,
+        backend=args.backend,
+        vllm=_vllm_options(args.vllm),
         scorers=parse_scorer_weights(args.scorer or ["concise"]),
         reward_model=args.reward_model,
         min_margin=args.min_margin,
@@ -264,6 +273,12 @@ def _add_sampling(build) -> None:
     group.add_argument("--max-new-tokens", type=int, default=160, metavar="N", help="answer cap (default 160)")
     group.add_argument(
         "--batch-size", type=int, metavar="N", help="prompts per batch (default: as many as a 2 GiB cache budget holds)"
+    )
+    group.add_argument(
+        "--backend", choices=("align", "vllm"), default="align", help="what samples: align's loop or vLLM (CUDA)"
+    )
+    group.add_argument(
+        "--vllm", action="append", default=[], metavar="NAME=VALUE", help="a vLLM engine argument (repeatable)"
     )
     group.add_argument("--limit", type=int, metavar="N", help="sample only the first N prompts")
     group.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")

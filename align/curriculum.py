@@ -11,6 +11,7 @@ from align.evaluation.probes import load_probe_prompts, run_probes
 from align.export.adapter_folder import finish_stage_adapter
 from align.gates import GateMissed, check_gates, raise_on_missed
 from align.models import load_model, load_tokenizer
+from align.on_policy.vllm_sampling import require_backends
 from align.outputs import RunOutputs
 from align.plan import stage_steps
 from align.progress import StageClock
@@ -92,6 +93,7 @@ def run_recipe(
     `metrics.jsonl` and to the recipe's `report_to` tracker (one run per call).
     """
     recipe, state = loaded.recipe, process_state()
+    require_backends(recipe.stages)
     outputs = RunOutputs(output_dir or recipe.output_dir or Path("runs") / recipe.name)
     point = _start(loaded, outputs, resume, overwrite)
     summary: dict[str, Any] = {

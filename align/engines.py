@@ -94,6 +94,11 @@ def _is_dtensor(tensor) -> bool:
     return isinstance(tensor, DTensor)
 
 
+def is_sharded_param(tensor) -> bool:
+    """A parameter whose whole value no single process holds: an FSDP2 DTensor or a DeepSpeed ZeRO-3 partition."""
+    return _is_dtensor(tensor) or is_zero3_param(tensor)
+
+
 def gathered_adapter_state(model, adapter: str = "default") -> dict | None:
     """The whole tensors of `adapter`'s parameters in a sharded model (FSDP2 DTensors, ZeRO-3 partitions), on the
     CPU, keyed as in `model.state_dict()`; None when nothing is sharded (save as usual).

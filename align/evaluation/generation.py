@@ -104,15 +104,18 @@ def _length_batches(
         yield _Batch(index, input_ids, mask)
 
 
-def _stop_ids(tokenizer) -> set[int]:
+def stop_ids_of(tokenizer) -> set[int]:
+    """The token ids that end an answer: the tokenizer's end-of-sequence (end-of-turn) and padding tokens."""
     return {tokenizer.eos_token_id, tokenizer.pad_token_id} - {None}
 
 
-def _answer(tokenizer, ids: list[int], stop_ids: set[int]) -> GeneratedAnswer:
-    """The answer in `ids` (new tokens only): up to the first stop token, cut at the cap when there is none."""
+def answer_from_ids(tokenizer, ids: list[int], stop_ids: set[int], cut: bool | None = None) -> GeneratedAnswer:
+    """The answer in `ids` (new tokens only): up to the first stop token. `cut` says whether it ran to the length
+    cap; None: when it holds no stop token (a decoder that strips the stop token says so itself)."""
     stop = next((k for k, t in enumerate(ids) if t in stop_ids), None)
     count = len(ids) if stop is None else stop
-    return GeneratedAnswer(tokenizer.decode(ids[:count], skip_special_tokens=True).strip(), count, stop is None)
+    truncated = stop is None if cut is None else cut
+    return GeneratedAnswer(tokenizer.decode(ids[:count], skip_special_tokens=True).strip(), count, truncated)
 
 
 @contextmanager
@@ -145,7 +148,7 @@ def generate_token_ids(
     answers: list[list[int]] = [[] for _ in prompts]
     with _generating(model):
         for batch in _length_batches(model, tokenizer, prompts, batch_size, max_new_tokens):
-            new_tokens = decode(model, batch.input_ids, batch.attention_mask, max_new_tokens, _stop_ids(tokenizer))
+            new_tokens = decode(model, batch.input_ids, batch.attention_mask, max_new_tokens, stop_ids_of(tokenizer))
             for index, ids in zip(batch.index, new_tokens, strict=True):
                 answers[index] = ids
             if progress:
@@ -162,9 +165,9 @@ def generate_answers(
     progress: Callable[[int], None] | None = None,
 ) -> list[GeneratedAnswer]:
     """Greedy answers, one `GeneratedAnswer` per prompt, in the order of `prompts` (`generate_token_ids`, decoded)."""
-    stop_ids = _stop_ids(tokenizer)
+    stop_ids = stop_ids_of(tokenizer)
     ids = generate_token_ids(model, tokenizer, prompts, max_new_tokens, batch_size, progress)
-    return [_answer(tokenizer, answer, stop_ids) for answer in ids]
+    return [answer_from_ids(tokenizer, answer, stop_ids) for answer in ids]
 
 
 def sample_answers(
@@ -185,7 +188,7 @@ def sample_answers(
     after each batch with the number of prompts it answered.
     """
     answers: list[list[GeneratedAnswer]] = [[] for _ in prompts]
-    stop_ids = _stop_ids(tokenizer)
+    stop_ids = stop_ids_of(tokenizer)
     # The greedy answer rides in the same decode as the samples: one more copy of the prompt's cache, picked by
     # argmax (a decode step's cost on a CPU is mostly reading the weights, whatever the rows).
     copies = settings.samples + int(settings.greedy)
@@ -207,7 +210,7 @@ def sample_answers(
             )
             for row, index in enumerate(batch.index):
                 answers[index] = [
-                    _answer(tokenizer, ids, stop_ids) for ids in new_tokens[row * copies : (row + 1) * copies]
+                    answer_from_ids(tokenizer, ids, stop_ids) for ids in new_tokens[row * copies : (row + 1) * copies]
                 ]
             if progress:
                 progress(len(batch.index))

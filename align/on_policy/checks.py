@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+from align.on_policy.vllm_sampling import check_backend
 from align.recipe.typed import Collector, suggest
 from align.recipe.yaml_source import KeyPath
 
@@ -68,6 +69,7 @@ def check_generate(stage, kind, base_dir: Path, path: KeyPath, out: Collector) -
         out.add(path + ("columns", unknown[0]), "maps only prompt, key_points and reference")
     check_counts(settings, path, out)
     check_loop_pairs(settings, kind, path, out)
+    check_backend(settings, path, out)
     _check_scorers(settings, path, out)
     if settings.reward_model is not None and "reward_model" not in settings.scorers:
         out.add(path + ("reward_model",), "is set but `scorers` does not weight it; add `reward_model: 0.5` there")

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from align.errors import AlignError, Problem
 from align.on_policy.checks import check_counts, check_loop_pairs
+from align.on_policy.vllm_sampling import check_backend, require_vllm
 from align.recipe.schema import GenerateConfig
 
 #: `--as`: which rows to write, by the stage kind that trains on them.
@@ -27,13 +28,14 @@ class SampleRequest:
 
 
 class _FlagProblems:
-    """Collects `check_counts` problems keyed by setting; the first one becomes a one-line error naming its flag."""
+    """Collects `check_counts` problems keyed by setting (a key path's first key); the first one becomes a one-line
+    error naming its flag."""
 
     def __init__(self):
         self.problems: list[tuple[str, str]] = []
 
     def add(self, path: tuple, message: str) -> None:
-        self.problems.append((str(path[-1]), message))
+        self.problems.append((str(path[0]), message))
 
     def raise_first(self) -> None:
         if self.problems:
@@ -66,11 +68,14 @@ def sample_and_build(settings: GenerateConfig, request: SampleRequest, output: s
     problems = _FlagProblems()
     check_counts(settings, (), problems)
     check_loop_pairs(settings, stage_kind(ROW_KINDS[request.rows]), (), problems)
+    check_backend(settings, (), problems)
     problems.raise_first()
     output = Path(output)
     if output.suffix.lower() != ".jsonl" or output.is_dir():
         raise AlignError(Problem(str(output), "the rows are JSONL: give an output file ending in .jsonl"))
     prompts = load_prompt_rows(settings.prompts, settings.columns, settings.max_prompts)
+    if settings.backend == "vllm":
+        require_vllm()
     model, tokenizer = _load_policy(request)
     kind = stage_kind(ROW_KINDS[request.rows])
     rows, report = generate_rows(model, tokenizer, kind, settings, prompts, request.seed)

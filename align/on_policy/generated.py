@@ -16,7 +16,7 @@ from align.errors import AlignError
 from align.evaluation.generation import SamplingSettings
 from align.on_policy.candidates import candidates_of, rank_candidates
 from align.on_policy.prompts import PromptRow, load_prompt_rows
-from align.on_policy.sampling import sample_all
+from align.on_policy.sampling import SamplingBackend, sample_all
 from align.outputs import RunOutputs, atomic_write_text
 from align.recipe.schema import GenerateConfig, SourceConfig
 from align.runtime import process_state
@@ -87,7 +87,8 @@ def generate_rows(
         seed,
         greedy=settings.include_greedy,
     )
-    sampled = sample_all(model, tokenizer, prompts, sampling, settings.batch_size, label)
+    backend = SamplingBackend(settings.backend, settings.batch_size, dict(settings.vllm))
+    sampled = sample_all(model, tokenizer, prompts, sampling, backend, label)
     candidates = [
         candidates_of(row, answers, settings.include_reference)
         for row, answers in zip(prompts, sampled.answers, strict=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 
 from align.evaluation.generation import GeneratedAnswer, SamplingSettings, sample_answers
 from align.on_policy.prompts import PromptRow
@@ -28,22 +28,39 @@ def process_share(count: int, rank: int, processes: int) -> list[int]:
     return list(range(rank, count, processes))
 
 
+@dataclass(frozen=True)
+class SamplingBackend:
+    """What samples the answers (`data.generate.backend`): `name` `align` (the decode loop, in batches of
+    `batch_size` prompts, None = the memory budget's) or `vllm` (vLLM's engine with `vllm_options`)."""
+
+    name: str = "align"
+    batch_size: int | None = None
+    vllm_options: dict = field(default_factory=dict)
+
+    def sample(self, model, tokenizer, prompts: list[str], settings: SamplingSettings, progress):
+        if self.name == "vllm":
+            from align.on_policy.vllm_sampling import sample_with_vllm
+
+            return sample_with_vllm(model, tokenizer, prompts, settings, self.vllm_options, progress)
+        return sample_answers(model, tokenizer, prompts, settings, self.batch_size, progress)
+
+
 def sample_all(
     model,
     tokenizer,
     rows: list[PromptRow],
     settings: SamplingSettings,
-    batch_size: int | None,
+    backend: SamplingBackend,
     label: str = "sampling answers",
 ) -> SampledAnswers:
-    """Sample `settings.samples` answers to every prompt; under several processes each samples its share (seeded
-    apart) and the answers are gathered, so every process returns the same `SampledAnswers`. The main process shows
-    its share's progress, labelled `label`."""
+    """Sample `settings.samples` answers to every prompt with `backend`; under several processes each samples its
+    share (seeded apart) and the answers are gathered, so every process returns the same `SampledAnswers`. The main
+    process shows its share's progress, labelled `label`."""
     state = process_state()
     share = process_share(len(rows), state.process_index, state.num_processes)
     seeded = replace(settings, seed=settings.seed + PROCESS_SEED_STRIDE * state.process_index)
     with progress_bar(len(share), label) as bar:
-        mine = sample_answers(model, tokenizer, [rows[i].prompt for i in share], seeded, batch_size, bar)
+        mine = backend.sample(model, tokenizer, [rows[i].prompt for i in share], seeded, bar)
     local = [(index, [asdict(a) for a in answers]) for index, answers in zip(share, mine, strict=True)]
     if state.num_processes > 1:
         from accelerate.utils import gather_object

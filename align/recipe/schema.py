@@ -121,6 +121,21 @@ class GenerateConfig:
         "cores: 48 prompts × 4 answers in one batch took 103 s, in batches of 16 prompts 133 s).",
         default=None,
     )
+    backend: Literal["align", "vllm"] = doc(
+        "What samples the answers: `align` (align's decode loop, on any device) or `vllm` (vLLM's engine on a CUDA "
+        "GPU, when vLLM is installed: the policy's weights, the adapter folded in exactly, are written to a "
+        "temporary folder that vLLM loads; every process samples its share with its own engine). Greedy answers "
+        "(`include_greedy`) are vLLM's greedy answers then, not the decode loop's.",
+        default="align",
+    )
+    vllm: dict = doc(
+        "Keyword arguments for vLLM's engine (`vllm.LLM`, i.e. its `EngineArgs`), with `backend: vllm` only, e.g. "
+        "`{gpu_memory_utilization: 0.3, enforce_eager: true}`. align sets `model`, `tokenizer`, `seed` and `dtype` "
+        "itself; it defaults `gpu_memory_utilization` to 0.3 (the policy is training on the same GPU) and "
+        "`max_model_len` to the longest prompt plus `max_new_tokens`. Names are checked against vLLM's where it is "
+        "installed.",
+        default_factory=dict,
+    )
     rounds: int = doc(
         "Sample, build and train this many times, each round sampling the adapter the previous round trained "
         "(iterative on-policy training). Round r < R runs as stage `<name>-round<r>` with its own output folder; "

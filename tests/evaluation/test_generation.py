@@ -10,7 +10,7 @@ import torch
 from align.evaluation.decoding import decode, greedy
 from align.evaluation.generation import (
     SamplingSettings,
-    _answer,
+    answer_from_ids,
     chat_inputs,
     generate_answers,
     rows_in_budget,
@@ -77,7 +77,7 @@ def test_greedy_answers_are_generates_token_for_token(tiny_model_dir, tokenizer,
     fails, probes and `align eval` score answers the model would not give."""
     model = _lora(tiny_model_dir) if with_adapter else _base(tiny_model_dir)
     stops = {tokenizer.eos_token_id, tokenizer.pad_token_id} - {None}
-    reference = [_answer(tokenizer, ids, stops) for ids in _hf_answers(model, tokenizer, PROMPTS, 12)]
+    reference = [answer_from_ids(tokenizer, ids, stops) for ids in _hf_answers(model, tokenizer, PROMPTS, 12)]
     batched = generate_answers(model, tokenizer, PROMPTS, max_new_tokens=12, batch_size=3)
     single = [generate_answers(model, tokenizer, [p], max_new_tokens=12, batch_size=1)[0] for p in PROMPTS]
     budget = generate_answers(model, tokenizer, PROMPTS, max_new_tokens=12)  # default: all 5 in one batch
@@ -161,7 +161,7 @@ def test_greedy_answer_comes_first_and_leaves_the_samples_unchanged(tiny_model_d
     plain = sample_answers(model, tokenizer, PROMPTS, settings, batch_size=2)
     with_greedy = sample_answers(model, tokenizer, PROMPTS, dataclasses.replace(settings, greedy=True), batch_size=2)
     stops = {tokenizer.eos_token_id, tokenizer.pad_token_id} - {None}
-    reference = [_answer(tokenizer, ids, stops) for ids in _hf_answers(model, tokenizer, PROMPTS, 10)]
+    reference = [answer_from_ids(tokenizer, ids, stops) for ids in _hf_answers(model, tokenizer, PROMPTS, 10)]
     assert [answers[0] for answers in with_greedy] == reference
     assert [answers[1:] for answers in with_greedy] == plain
     assert any(answers[0] not in answers[1:] for answers in with_greedy)  # greedy is not just another sample

@@ -65,6 +65,10 @@ def test_greedy_answers_join_the_candidates(tiny_model_dir, prompts, tmp_path):
         (["--sample-from", "tiny-llama", "--rows", "kto", "--loop-pairs"], "--loop-pairs: makes pairs"),
         (["--adapter", "somewhere"], "--adapter: samples answers with an adapter: give --sample-from MODEL too"),
         (["--sample-from", "tiny-llama", "--adapter", "."], "not a PEFT adapter folder"),
+        (["--sample-from", "tiny-llama", "--backend", "vllm", "--vllm", "seed=3"], "--vllm: is set by align"),
+        (["--sample-from", "tiny-llama", "--vllm", "enforce_eager=true"], "--vllm: is set but `backend` is not"),
+        (["--sample-from", "tiny-llama", "--backend", "vllm", "--batch-size", "4"], "--batch-size: vLLM forms"),
+        (["--sample-from", "tiny-llama", "--vllm", "enforce_eager"], "--vllm: 'enforce_eager': give NAME=VALUE"),
     ],
 )
 def test_bad_flags_are_one_line_and_exit_2(prompts, tmp_path, flags, words):
@@ -73,6 +77,18 @@ def test_bad_flags_are_one_line_and_exit_2(prompts, tmp_path, flags, words):
     result = _build(str(prompts), "-o", str(tmp_path / "rows.jsonl"), *flags)
     assert result.returncode == 2 and words in result.stderr, result.stderr[-2000:]
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_vllm_backend_without_vllm_is_one_line_and_exit_2(tiny_model_dir, prompts, tmp_path):
+    """`--backend vllm` on a machine without vLLM (this CPU): exit 2, one line saying why and to use align's
+    backend, before the model loads. If this fails, a user gets a traceback from
+    an import deep in sampling, or the rows silently come from another sampler than the one asked for."""
+    out = tmp_path / "rows.jsonl"
+    flags = ["--sample-from", str(tiny_model_dir), "--backend", "vllm", "--vllm", "gpu_memory_utilization=0.5"]
+    result = _build(str(prompts), "-o", str(out), *flags)
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "vLLM is not installed" in result.stderr and "set backend: align" in result.stderr, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and not out.exists()
 
 
 def test_validate_lists_rounds_and_marks_on_policy_stages():

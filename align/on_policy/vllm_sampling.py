@@ -1,0 +1,204 @@
+"""On-policy sampling through vLLM (`data.generate.backend: vllm`), for CUDA machines where vLLM is installed.
+
+The policy reaches vLLM as a model folder: its weights with the LoRA adapter folded in (`adapter_folded`, exact,
+the training weights untouched) written under the base model's parameter names, plus the tokenizer. vLLM loads that
+folder, answers every prompt (`samples` draws and, with `include_greedy`, a greedy answer first), and is shut down
+before training starts. trl's `VLLMGeneration` pushes weights instead, through vLLM's internal model runner and
+peft's in-place `merge_adapter()`/`unmerge_adapter()`, which does not restore the training weights bit for bit; an
+on-policy stage samples once before it trains, so one folder write costs little and uses vLLM's public API only.
+
+Without vLLM, without a CUDA device, or with parameters sharded across processes (FSDP, DeepSpeed ZeRO-3) the stage
+stops with one line naming what to change; nothing falls back silently.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import gc
+import importlib.util
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+from align.engines import is_sharded_param
+from align.errors import AlignError
+from align.evaluation.generation import GeneratedAnswer, SamplingSettings, answer_from_ids, chat_texts, stop_ids_of
+from align.evaluation.merged_adapter import adapter_folded
+from align.recipe.typed import Collector, suggest
+from align.recipe.yaml_source import KeyPath
+from align.runtime import process_state
+
+#: Engine arguments align sets itself, and why a recipe may not.
+RESERVED_OPTIONS = {
+    "model": "align writes the policy (adapter folded in) to a folder and passes that",
+    "tokenizer": "align passes the run's tokenizer with the policy's folder",
+    "seed": "the recipe's `seed` (spread across processes) seeds vLLM",
+    "dtype": "vLLM runs in the policy's own dtype (`model.dtype`)",
+    "distributed_executor_backend": "align picks it: vLLM's external launcher under several processes",
+}
+#: Defaults for engine arguments a recipe leaves unset: vLLM's own 0.9 would leave no room for the training model.
+DEFAULT_OPTIONS = {"gpu_memory_utilization": 0.3}
+
+
+def engine_argument_names() -> set[str] | None:
+    """The names `vllm.LLM` accepts (its `EngineArgs` fields), or None where vLLM is not installed."""
+    if importlib.util.find_spec("vllm") is None:
+        return None
+    from vllm import EngineArgs
+
+    return {field.name for field in dataclasses.fields(EngineArgs)}
+
+
+def check_backend(settings, path: KeyPath, out: Collector) -> None:
+    """Recipe problems of `backend` and `vllm`, each at its key. Names under `vllm` are checked against vLLM's
+    where it is installed; elsewhere (a CPU laptop, CI) the recipe validates as configuration."""
+    if settings.vllm and settings.backend != "vllm":
+        out.add(path + ("vllm",), "is set but `backend` is not vllm; add `backend: vllm` or remove `vllm`")
+    if settings.backend != "vllm":
+        return
+    if settings.batch_size is not None:
+        message = "vLLM forms its own batches; remove it (vLLM's `max_num_seqs` under `vllm` caps them)"
+        out.add(path + ("batch_size",), message)
+    known = engine_argument_names()
+    for name in settings.vllm:
+        if name in RESERVED_OPTIONS:
+            out.add(path + ("vllm", name), f"is set by align: {RESERVED_OPTIONS[name]}")
+        elif known is not None and name not in known:
+            out.add(path + ("vllm", name), f"is not an argument of vLLM's engine{suggest(str(name), known)}")
+
+
+def unavailable_reason(model=None) -> str | None:
+    """Why vLLM cannot sample (`model`, when given) in this process (one clause), or None when it can."""
+    if importlib.util.find_spec("vllm") is None:
+        return "vLLM is not installed (`pip install vllm` on a CUDA machine)"
+    if not torch.cuda.is_available():
+        return "vLLM samples on a CUDA GPU and this machine has none"
+    if model is not None and any(is_sharded_param(p) for p in model.parameters()):
+        return "the policy's parameters are sharded across processes (FSDP, DeepSpeed ZeRO-3)"
+    return None
+
+
+def unchecked_note(stages) -> str | None:
+    """`align validate`'s note when stages sample through vLLM and it is not installed here: what went unchecked."""
+    names = [s.name for s in stages if s.data.generate is not None and s.data.generate.backend == "vllm"]
+    if not names or engine_argument_names() is not None:
+        return None
+    return (
+        f"note: {', '.join(names)} sample(s) through vLLM, which is not installed here: the names under "
+        "`data.generate.vllm` were not checked, and a run on this machine stops before it starts"
+    )
+
+
+def require_vllm(model=None) -> None:
+    """Stop with one line when vLLM cannot sample here (`unavailable_reason`): called before a run loads its model,
+    so a GPU recipe launched on the wrong machine stops at once, not when its on-policy stage starts."""
+    reason = unavailable_reason(model)
+    if reason is not None:
+        raise AlignError(f"data.generate.backend: vllm cannot sample here: {reason}; set backend: align")
+
+
+def require_backends(stages) -> None:
+    """`require_vllm` when any of `stages` samples through vLLM."""
+    if any(stage.data.generate is not None and stage.data.generate.backend == "vllm" for stage in stages):
+        require_vllm()
+
+
+def _base_name(name: str) -> str | None:
+    """A peft model's parameter name as the base model's checkpoint spells it; None for adapter-only tensors."""
+    if ".lora_" in name or ".original_module." in name:
+        return None
+    return name.replace(".base_layer.", ".").replace(".modules_to_save.default.", ".")
+
+
+def write_policy_folder(model, tokenizer, folder: Path) -> None:
+    """Write `model` as a plain model folder vLLM (or `from_pretrained`) loads: its weights with every active LoRA
+    adapter folded in, under the base model's names, in the model's dtype, plus `tokenizer`. A LoRA adapter that
+    cannot be folded exactly (DoRA, LoRA bias, quantised or tied weights) is refused in one line."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    with torch.no_grad(), adapter_folded(model) as folded:
+        unfolded = [m for m in model.modules() if hasattr(m, "lora_A") and not (m.disable_adapters or m.merged)]
+        if not folded and unfolded:
+            raise AlignError(
+                "data.generate.backend: vllm needs the adapter folded into plain weights (plain LoRA on "
+                "unsharded full-precision linear weights); this adapter is not: set backend: align"
+            )
+        state = {}
+        for name, tensor in base.state_dict().items():
+            mapped = _base_name(name)
+            if mapped is not None:
+                state[mapped] = tensor.detach().contiguous()
+        base.save_pretrained(folder, state_dict=state)
+    tokenizer.save_pretrained(folder)
+
+
+def _engine_options(settings: SamplingSettings, options: dict, model, prompt_ids: list[list[int]]) -> dict:
+    """`vllm.LLM`'s keyword arguments: the recipe's `vllm` mapping over align's defaults and its reserved values."""
+    state = process_state()
+    longest = max((len(ids) for ids in prompt_ids), default=0)
+    values = {**DEFAULT_OPTIONS, "max_model_len": longest + settings.max_new_tokens, **options}
+    values["seed"] = settings.seed
+    values["dtype"] = str(next(model.parameters()).dtype).removeprefix("torch.")
+    if state.num_processes > 1:
+        # trl's colocate mode: each process runs its own engine on its own GPU inside the launcher's process group.
+        values["distributed_executor_backend"] = "external_launcher"
+    return values
+
+
+def _requests(settings: SamplingSettings, stop_ids: set[int], count: int) -> list:
+    """vLLM `SamplingParams` per prompt: the greedy request (when asked) then the sampled one, for each prompt."""
+    from vllm import SamplingParams
+
+    common = {"max_tokens": settings.max_new_tokens, "stop_token_ids": sorted(stop_ids)}
+    requests = []
+    for index in range(count):
+        if settings.greedy:
+            requests.append(SamplingParams(n=1, temperature=0.0, **common))
+        sampled = {"n": settings.samples, "temperature": settings.temperature, "top_p": settings.top_p}
+        requests.append(SamplingParams(**sampled, seed=settings.seed + index, **common))
+    return requests
+
+
+def _answers_of(tokenizer, output, stop_ids: set[int]) -> list[GeneratedAnswer]:
+    """One vLLM request's completions as answers; cut at the cap when vLLM stopped for length."""
+    return [
+        answer_from_ids(tokenizer, list(completion.token_ids), stop_ids, cut=completion.finish_reason == "length")
+        for completion in output.outputs
+    ]
+
+
+def sample_with_vllm(
+    model,
+    tokenizer,
+    prompts: list[str],
+    settings: SamplingSettings,
+    options: dict,
+    progress: Callable[[int], None] | None = None,
+) -> list[list[GeneratedAnswer]]:
+    """`sample_answers`' result through vLLM: per prompt, its greedy answer first (when `settings.greedy`), then
+    `settings.samples` samples at `settings.temperature` / `top_p`, each seeded `settings.seed` + the prompt's index.
+    `options` are the recipe's `vllm` engine arguments."""
+    require_vllm(model)
+    from vllm import LLM
+
+    stop_ids = stop_ids_of(tokenizer)
+    prompt_ids = tokenizer(chat_texts(tokenizer, prompts), add_special_tokens=False)["input_ids"]
+    with tempfile.TemporaryDirectory(prefix="align-vllm-") as folder:
+        write_policy_folder(model, tokenizer, Path(folder))
+        engine = LLM(model=folder, tokenizer=folder, **_engine_options(settings, options, model, prompt_ids))
+        try:
+            per_request = 1 + int(settings.greedy)
+            inputs = [{"prompt_token_ids": ids} for ids in prompt_ids for _ in range(per_request)]
+            outputs = engine.generate(inputs, sampling_params=_requests(settings, stop_ids, len(prompts)))
+        finally:
+            del engine
+            gc.collect()
+            torch.cuda.empty_cache()
+    answers = []
+    for index in range(len(prompts)):
+        requests = outputs[index * per_request : (index + 1) * per_request]
+        answers.append([answer for output in requests for answer in _answers_of(tokenizer, output, stop_ids)])
+    if progress:
+        progress(len(prompts))
+    return answers
