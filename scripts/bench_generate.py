@@ -42,6 +42,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--align-batch-size", type=int, default=None, help="align's batch (default: align's own, a memory budget)"
     )
     parser.add_argument("--lora-rank", type=int, default=16, help="0: no adapter")
+    parser.add_argument(
+        "--dtype", default="float32", help="model dtype: float32 (default), bfloat16, or auto (bfloat16 on a GPU)"
+    )
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--output", help="also write the JSON lines here")
     return parser.parse_args(argv)
@@ -53,7 +56,9 @@ def build_model(args):
     from align.models import load_model, load_tokenizer
 
     tokenizer = load_tokenizer(args.model, False)
-    model = load_model(args.model, "float32", None, False)
+    model = load_model(args.model, args.dtype, None, False)
+    if torch.cuda.is_available():
+        model = model.to("cuda")
     if args.lora_rank:
         from peft import LoraConfig, get_peft_model
 
@@ -84,7 +89,7 @@ def plain_generate(model, tokenizer, prompts, args) -> list[list[int]]:
     answers = []
     with torch.no_grad():
         for start in range(0, len(prompts), args.batch_size):
-            inputs = chat_inputs(tokenizer, prompts[start : start + args.batch_size])
+            inputs = chat_inputs(tokenizer, prompts[start : start + args.batch_size]).to(model.device)
             output = model.generate(
                 **inputs,
                 max_new_tokens=args.max_new_tokens,

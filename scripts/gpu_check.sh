@@ -4,7 +4,8 @@
 #      (tolerance: 0.1 nats per sequence sum, gradients 0.05 of the largest entry — bf16 rounds both paths differently;
 #      fp32 on CUDA is held to the CPU's 1e-5 by running the matrix again in float32);
 #   2. which SDPA kernels accept the packed layout's masked, grouped-query calls;
-#   3. the training benchmark against stock trl on a random ~1.1B-parameter Llama (bf16), back to back;
+#   3. the training benchmarks against stock trl (DPO on a random ~1.1B-parameter Llama, SFT on SmolLM2; bf16) and
+#      the generation benchmark against plain `generate` (SmolLM2, bf16), back to back;
 #   4. where vLLM is installed, the vLLM sampling backend against align's decode loop (scripts/vllm_check.py).
 # Usage: bash scripts/gpu_check.sh [OUT_DIR]      (DEVICE=cpu SKIP_BENCH=1 checks the script itself on a CPU)
 set -euo pipefail
@@ -22,5 +23,7 @@ if [ -z "${SKIP_BENCH:-}" ]; then
   MODEL_DIR="$OUT/llama-1b-random"
   $PY -c "from align.models import build_tiny_model; build_tiny_model('$MODEL_DIR', vocab_size=8192, hidden_size=2048, num_layers=16, num_heads=32, num_kv_heads=8, intermediate_size=8192)"
   $PY scripts/bench_train.py --model "$MODEL_DIR" --steps 6 --batch-size 8 --max-length 512 --repeats 2 --output "$OUT/bench.jsonl" | tee "$OUT/bench.txt"
+  $PY scripts/bench_train.py --mode sft --steps 8 --repeats 2 --output "$OUT/bench_sft.jsonl" | tee "$OUT/bench_sft.txt"
+  $PY scripts/bench_generate.py --dtype bfloat16 --count 48 --repeats 2 --output "$OUT/bench_generate.jsonl" | tee "$OUT/bench_generate.txt" || true
 fi
 $PY scripts/vllm_check.py --output "$OUT/vllm_check.json" | tee "$OUT/vllm_check.txt"
