@@ -18,6 +18,7 @@ from align.evaluation.generation import (
 )
 from align.evaluation.merged_adapter import adapter_folded
 from align.models import load_model, load_tokenizer
+from tests.policy_fixtures import redrawn_base, redrawn_lora
 
 PROMPTS = [
     "How do I list files?",
@@ -31,26 +32,6 @@ PROMPTS = [
 @pytest.fixture(scope="module")
 def tokenizer(tiny_model_dir):
     return load_tokenizer(str(tiny_model_dir))
-
-
-def _base(tiny_model_dir):
-    """The tiny model with its matrices redrawn at std 0.15: at its initial 0.02 it answers every prompt with one
-    repeated token, which would make token-for-token comparisons trivially pass."""
-    model = load_model(str(tiny_model_dir), dtype="float32")
-    torch.manual_seed(0)
-    with torch.no_grad():
-        for parameter in model.parameters():
-            if parameter.dim() == 2:
-                parameter.normal_(0, 0.15)
-    return model
-
-
-def _lora(tiny_model_dir):
-    from peft import LoraConfig, get_peft_model
-
-    torch.manual_seed(1)
-    config = LoraConfig(r=4, lora_alpha=8, target_modules="all-linear", init_lora_weights=False)
-    return get_peft_model(_base(tiny_model_dir), config)
 
 
 def _hf_answers(model, tokenizer, prompts, max_new_tokens):
@@ -75,7 +56,7 @@ def test_greedy_answers_are_generates_token_for_token(tiny_model_dir, tokenizer,
     """Batched (3 at a time, prompts of different lengths, so left padding) and one at a time, align's answers equal
     plain `model.generate` run prompt by prompt. With the adapter this runs folded into the base weights. If this
     fails, probes and `align eval` score answers the model would not give."""
-    model = _lora(tiny_model_dir) if with_adapter else _base(tiny_model_dir)
+    model = redrawn_lora(tiny_model_dir) if with_adapter else redrawn_base(tiny_model_dir)
     stops = {tokenizer.eos_token_id, tokenizer.pad_token_id} - {None}
     reference = [answer_from_ids(tokenizer, ids, stops) for ids in _hf_answers(model, tokenizer, PROMPTS, 12)]
     batched = generate_answers(model, tokenizer, PROMPTS, max_new_tokens=12, batch_size=3)
@@ -90,7 +71,7 @@ def test_finished_rows_leave_without_changing_the_others(tiny_model_dir, tokeniz
     row's tokens equal `model.generate` with that eos (which keeps all rows running, padded) and equal the
     same batch decoded with no stop at all, cut after the stop. If this fails, a row leaving the batch (cache rows
     dropped) corrupts the rows that stay."""
-    model = _base(tiny_model_dir)
+    model = redrawn_base(tiny_model_dir)
     inputs = chat_inputs(tokenizer, PROMPTS)
     free = decode(model, inputs["input_ids"], inputs["attention_mask"], 16, set())
     stop = free[0][3]  # row 0 stops after 4 tokens; other rows stop when (if) they emit it
@@ -108,7 +89,7 @@ def test_adapter_weights_are_the_same_tensors_after_generation(tiny_model_dir, t
     """Generation folds the adapter into the base weights, then puts back the original tensors: every parameter is
     bit-identical afterwards, the LoRA path runs again (output differs from adapters-off), and an error inside the
     folded block restores them too. If this fails, probes change the model that training continues with."""
-    model = _lora(tiny_model_dir)
+    model = redrawn_lora(tiny_model_dir)
     before = {name: p.detach().clone() for name, p in model.named_parameters()}
     x = chat_inputs(tokenizer, PROMPTS[:1])["input_ids"]
     with torch.no_grad():
@@ -130,8 +111,8 @@ def test_adapter_weights_are_the_same_tensors_after_generation(tiny_model_dir, t
 def test_disabled_adapter_is_not_folded(tiny_model_dir, tokenizer):
     """Under `disable_adapter()` (the probes' base answers) nothing is folded and the answers are the base model's.
     If this fails, the probes' base answers carry the adapter."""
-    model = _lora(tiny_model_dir)
-    base_answers = generate_answers(_base(tiny_model_dir), tokenizer, PROMPTS, max_new_tokens=8)
+    model = redrawn_lora(tiny_model_dir)
+    base_answers = generate_answers(redrawn_base(tiny_model_dir), tokenizer, PROMPTS, max_new_tokens=8)
     with model.disable_adapter():
         with adapter_folded(model) as folded:
             assert not folded
@@ -141,7 +122,7 @@ def test_disabled_adapter_is_not_folded(tiny_model_dir, tokenizer):
 def test_sampling_is_repeatable_by_seed(tiny_model_dir, tokenizer):
     """Same settings and seed → the same samples; another seed → different ones; each prompt gets `samples` answers
     within the cap. If this fails, on-policy stages cannot be reproduced (or the seed is ignored)."""
-    model = _lora(tiny_model_dir)
+    model = redrawn_lora(tiny_model_dir)
     settings = SamplingSettings(samples=3, temperature=1.0, top_p=0.9, max_new_tokens=10, seed=5)
     first = sample_answers(model, tokenizer, PROMPTS, settings, batch_size=2)
     again = sample_answers(model, tokenizer, PROMPTS, settings, batch_size=2)
@@ -156,7 +137,7 @@ def test_greedy_answer_comes_first_and_leaves_the_samples_unchanged(tiny_model_d
     """With `greedy`, each prompt's first answer is plain `model.generate`'s greedy answer and the rest are the very
     samples drawn without it (greedy decoding draws no random numbers). If this fails, on-policy stages that reject
     the policy's greedy loops would reject an answer the model does not give, or change the sampled ones."""
-    model = _lora(tiny_model_dir)
+    model = redrawn_lora(tiny_model_dir)
     settings = SamplingSettings(samples=2, temperature=1.0, top_p=0.9, max_new_tokens=10, seed=3)
     plain = sample_answers(model, tokenizer, PROMPTS, settings, batch_size=2)
     with_greedy = sample_answers(model, tokenizer, PROMPTS, dataclasses.replace(settings, greedy=True), batch_size=2)

@@ -24,6 +24,7 @@ from align.models import load_model, load_tokenizer
 from align.on_policy import vllm_sampling
 from align.on_policy.vllm_sampling import sample_with_vllm, write_policy_folder
 from align.recipe import load_recipe
+from tests.policy_fixtures import redrawn_lora
 
 RECIPE = """
 name: r
@@ -144,27 +145,11 @@ def fake_vllm(monkeypatch):
     return module
 
 
-def _policy(tiny_model_dir, **lora):
-    """The tiny model, its matrices redrawn at std 0.15 (at 0.02 it repeats one token, which would make the answer
-    comparison trivial), with a LoRA adapter whose B is not zero, so the folded weights differ from the base's."""
-    from peft import LoraConfig, get_peft_model
-
-    model = load_model(str(tiny_model_dir), dtype="float32")
-    torch.manual_seed(0)
-    with torch.no_grad():
-        for parameter in model.parameters():
-            if parameter.dim() == 2:
-                parameter.normal_(0, 0.15)
-    torch.manual_seed(1)
-    config = LoraConfig(r=4, lora_alpha=8, target_modules="all-linear", init_lora_weights=False, **lora)
-    return get_peft_model(model, config).eval()
-
-
 def test_the_policy_folder_is_the_policy(tiny_model_dir, tmp_path):
     """The folder vLLM loads, read back by plain `from_pretrained`, gives the LoRA model's logits (peft's own
     forward) within 1e-5, and writing it leaves every training weight bit for bit as it was. If this fails, vLLM
     would sample a different model than the one being trained, or sampling would change the training weights."""
-    policy, tokenizer = _policy(tiny_model_dir), load_tokenizer(str(tiny_model_dir))
+    policy, tokenizer = redrawn_lora(tiny_model_dir).eval(), load_tokenizer(str(tiny_model_dir))
     before = {name: p.detach().clone() for name, p in policy.named_parameters()}
     write_policy_folder(policy, tokenizer, tmp_path / "policy")
     written = load_model(str(tmp_path / "policy"), dtype="float32").eval()
@@ -183,7 +168,7 @@ def test_the_policy_folder_is_the_policy(tiny_model_dir, tmp_path):
 def test_an_adapter_that_cannot_fold_is_refused(tiny_model_dir, tmp_path):
     """A DoRA adapter is not W + B·A: writing it as a plain folder would sample another model, so it is refused in
     one line. If this fails, vLLM samples the base model plus a wrong delta."""
-    policy, tokenizer = _policy(tiny_model_dir, use_dora=True), load_tokenizer(str(tiny_model_dir))
+    policy, tokenizer = redrawn_lora(tiny_model_dir, use_dora=True).eval(), load_tokenizer(str(tiny_model_dir))
     with pytest.raises(AlignError, match="needs the adapter folded into plain weights.*set backend: align"):
         write_policy_folder(policy, tokenizer, tmp_path / "policy")
 
@@ -191,7 +176,7 @@ def test_an_adapter_that_cannot_fold_is_refused(tiny_model_dir, tmp_path):
 def test_no_vllm_or_no_gpu_is_refused(tiny_model_dir, fake_vllm, monkeypatch):
     """Without vLLM, or with vLLM but no CUDA device (this machine), sampling stops with one line naming why.
     If this fails, a run falls back to another sampler without saying so, or crashes inside vLLM."""
-    policy, tokenizer = _policy(tiny_model_dir), load_tokenizer(str(tiny_model_dir))
+    policy, tokenizer = redrawn_lora(tiny_model_dir).eval(), load_tokenizer(str(tiny_model_dir))
     with pytest.raises(AlignError, match="vLLM samples on a CUDA GPU and this machine has none"):
         sample_with_vllm(policy, tokenizer, ["How?"], SamplingSettings(), {})
     monkeypatch.delitem(sys.modules, "vllm")
@@ -227,7 +212,7 @@ def test_answers_come_back_per_prompt_greedy_first(tiny_model_dir, fake_vllm, mo
     completions stopped by length are marked cut. If this fails, greedy and sampled answers are mixed up across
     prompts, the engine samples another model, or cut answers can become chosen ones."""
     monkeypatch.setattr(vllm_sampling, "unavailable_reason", lambda model: None)
-    policy, tokenizer = _policy(tiny_model_dir), load_tokenizer(str(tiny_model_dir))
+    policy, tokenizer = redrawn_lora(tiny_model_dir).eval(), load_tokenizer(str(tiny_model_dir))
     prompts = ["How do I boil an egg?", "Fix a flat tyre.", "Why is the sky blue?"]
     settings = SamplingSettings(samples=2, temperature=0.9, top_p=0.95, max_new_tokens=12, seed=7, greedy=True)
     answers = sample_with_vllm(policy, tokenizer, prompts, settings, {"enforce_eager": True})
