@@ -16,6 +16,7 @@ generate-then-align: on a shared machine only runs measured back to back compare
 
     python scripts/bench_generate.py                             # SmolLM2-135M, 16 held-out prompts, 160 tokens
     python scripts/bench_generate.py --model tiny-llama --count 4 --max-new-tokens 8    # a quick run
+    python scripts/bench_generate.py --batch-size 16 --generate-cache static --compile  # generate's own speed-ups
 """
 
 from __future__ import annotations
@@ -44,6 +45,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--lora-rank", type=int, default=16, help="0: no adapter")
     parser.add_argument(
         "--dtype", default="float32", help="model dtype: float32 (default), bfloat16, or auto (bfloat16 on a GPU)"
+    )
+    parser.add_argument(
+        "--generate-cache", choices=("dynamic", "static"), default=None, help="plain generate's cache_implementation"
+    )
+    parser.add_argument(
+        "--compile", action="store_true", help="plain generate runs the model's forward under torch.compile"
     )
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--output", help="also write the JSON lines here")
@@ -87,17 +94,28 @@ def plain_generate(model, tokenizer, prompts, args) -> list[list[int]]:
 
     stop_ids = {tokenizer.eos_token_id, tokenizer.pad_token_id} - {None}
     answers = []
-    with torch.no_grad():
-        for start in range(0, len(prompts), args.batch_size):
-            inputs = chat_inputs(tokenizer, prompts[start : start + args.batch_size]).to(model.device)
-            output = model.generate(
-                **inputs,
-                max_new_tokens=args.max_new_tokens,
-                do_sample=False,
-                pad_token_id=tokenizer.pad_token_id,
-                eos_token_id=tokenizer.eos_token_id,
-            )
-            answers += [cut_at_stop(row, stop_ids) for row in output[:, inputs["input_ids"].shape[1] :].tolist()]
+    cache = {"cache_implementation": args.generate_cache} if args.generate_cache else {}
+    inner = model.get_base_model() if hasattr(model, "get_base_model") else model
+    if args.compile:
+        # Compiled once per process (the first round pays the compile); align's loop never runs it.
+        args.compiled_forward = getattr(args, "compiled_forward", None) or torch.compile(inner.forward, dynamic=False)
+        inner.forward = args.compiled_forward
+    try:
+        with torch.no_grad():
+            for start in range(0, len(prompts), args.batch_size):
+                inputs = chat_inputs(tokenizer, prompts[start : start + args.batch_size]).to(model.device)
+                output = model.generate(
+                    **inputs,
+                    max_new_tokens=args.max_new_tokens,
+                    do_sample=False,
+                    pad_token_id=tokenizer.pad_token_id,
+                    eos_token_id=tokenizer.eos_token_id,
+                    **cache,
+                )
+                answers += [cut_at_stop(row, stop_ids) for row in output[:, inputs["input_ids"].shape[1] :].tolist()]
+    finally:
+        if args.compile:
+            del inner.forward  # the class's own forward again
     return answers
 
 
@@ -162,7 +180,13 @@ def main(argv: list[str] | None = None) -> int:
     for round_number in range(args.repeats):
         plain, reference = timed("generate", plain_generate, model, tokenizer, prompts, args)
         ours, answers = timed("align", align_generate, model, tokenizer, prompts, args)
-        plain.update(setting, round=round_number, batch_size=args.batch_size)
+        plain.update(
+            setting,
+            round=round_number,
+            batch_size=args.batch_size,
+            cache=args.generate_cache or "dynamic",
+            compiled=args.compile,
+        )
         ours.update(
             setting, round=round_number, batch_size=args.align_batch_size or align_rows(model, tokenizer, prompts, args)
         )

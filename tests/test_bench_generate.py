@@ -12,10 +12,12 @@ REPO = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.slow
 
 
-def test_bench_prints_both_systems_per_round_and_the_ratios(tmp_path, tiny_model_dir):
-    """Two rounds of generate-then-align on 3 prompts with a LoRA adapter: both systems' answers are identical (the
-    script exits 0 only then), every figure the docs quote is present and positive, and the summary holds one ratio
-    per round. If this fails, `scripts/bench_generate.py` reports numbers of different work or none at all."""
+@pytest.mark.parametrize("generate_flags", [[], ["--generate-cache", "static", "--batch-size", "2"]])
+def test_bench_prints_both_systems_per_round_and_the_ratios(tmp_path, tiny_model_dir, generate_flags):
+    """Two rounds of generate-then-align on 3 prompts with a LoRA adapter (plain generate with its default cache, or
+    a static cache in batches of 2): both systems' answers are identical (the script exits 0 only then), every
+    figure the docs quote is present and positive, and the summary holds one ratio per round. If this fails,
+    `scripts/bench_generate.py` reports numbers of different work or none at all."""
     out = tmp_path / "bench.jsonl"
     cmd = [
         sys.executable,
@@ -32,6 +34,7 @@ def test_bench_prints_both_systems_per_round_and_the_ratios(tmp_path, tiny_model
         "2",
         "--output",
         str(out),
+        *generate_flags,
     ]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -41,6 +44,7 @@ def test_bench_prints_both_systems_per_round_and_the_ratios(tmp_path, tiny_model
         assert result["answers_per_s"] > 0 and result["tokens_per_s"] > 0 and result["prompts"] == 3
         assert 3 <= result["new_tokens"] <= 18
     assert lines[0]["new_tokens"] == lines[1]["new_tokens"]
+    assert lines[0]["cache"] == ("static" if generate_flags else "dynamic") and lines[0]["compiled"] is False
     summary = lines[-1]
     assert summary["identical_answers"] and len(summary["answers_per_s_ratio"]) == 2
     assert summary["median_tokens_per_s_ratio"] > 0
