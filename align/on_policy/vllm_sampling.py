@@ -16,6 +16,9 @@ from __future__ import annotations
 import dataclasses
 import gc
 import importlib.util
+import os
+import secrets
+import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -38,8 +41,14 @@ RESERVED_OPTIONS = {
     "dtype": "vLLM runs in the policy's own dtype (`model.dtype`)",
     "distributed_executor_backend": "align picks it: vLLM's external launcher under several processes",
 }
-#: Defaults for engine arguments a recipe leaves unset: vLLM's own 0.9 would leave no room for the training model.
-DEFAULT_OPTIONS = {"gpu_memory_utilization": 0.3}
+#: Defaults for engine arguments a recipe leaves unset: vLLM's own 0.9 would leave no room for the training model,
+#: and its default batched-token budget misleads its memory profiler on a shared GPU (trl's colocate mode sets 4096).
+DEFAULT_OPTIONS = {"gpu_memory_utilization": 0.3, "max_num_batched_tokens": 4096}
+#: Engine arguments that split one model across processes: under several processes each process runs its own engine
+#: on its own prompts, which such a split would contradict.
+SPLITTING_OPTIONS = ("tensor_parallel_size", "pipeline_parallel_size", "data_parallel_size")
+#: How a completion may end: at a stop token or at the length cap; anything else (abort, error) is not an answer.
+ANSWER_ENDINGS = ("stop", "length")
 
 
 def engine_argument_names() -> set[str] | None:
@@ -141,13 +150,25 @@ def _engine_options(settings: SamplingSettings, options: dict, model, prompt_ids
     values["seed"] = settings.seed
     values["dtype"] = str(next(model.parameters()).dtype).removeprefix("torch.")
     if state.num_processes > 1:
-        # trl's colocate mode: each process runs its own engine on its own GPU inside the launcher's process group.
+        split = [name for name in SPLITTING_OPTIONS if (values.get(name) or 1) > 1]
+        if split:
+            raise AlignError(
+                f"data.generate.vllm.{split[0]}: under several processes each samples its own prompts with its own "
+                "engine on its own GPU; remove it"
+            )
+        # trl's colocate mode: each process runs its own engine inside the launcher's process group; vLLM reads the
+        # launcher's variables (set by `accelerate launch` / torchrun; set here when another launcher did not).
         values["distributed_executor_backend"] = "external_launcher"
+        os.environ.setdefault("RANK", str(state.process_index))
+        os.environ.setdefault("LOCAL_RANK", str(state.local_process_index))
+        os.environ.setdefault("WORLD_SIZE", str(state.num_processes))
     return values
 
 
 def _requests(settings: SamplingSettings, stop_ids: set[int], count: int) -> list:
-    """vLLM `SamplingParams` per prompt: the greedy request (when asked) then the sampled one, for each prompt."""
+    """vLLM `SamplingParams` per prompt: the greedy request (when asked) then the sampled one, for each prompt. vLLM
+    seeds a request's i-th sample with its seed + i, so prompt k's seed is `settings.seed + k * samples`: no two
+    samples share a random stream."""
     from vllm import SamplingParams
 
     common = {"max_tokens": settings.max_new_tokens, "stop_token_ids": sorted(stop_ids)}
@@ -156,16 +177,59 @@ def _requests(settings: SamplingSettings, stop_ids: set[int], count: int) -> lis
         if settings.greedy:
             requests.append(SamplingParams(n=1, temperature=0.0, **common))
         sampled = {"n": settings.samples, "temperature": settings.temperature, "top_p": settings.top_p}
-        requests.append(SamplingParams(**sampled, seed=settings.seed + index, **common))
+        requests.append(SamplingParams(**sampled, seed=settings.seed + index * settings.samples, **common))
     return requests
 
 
 def _answers_of(tokenizer, output, stop_ids: set[int]) -> list[GeneratedAnswer]:
-    """One vLLM request's completions as answers; cut at the cap when vLLM stopped for length."""
-    return [
-        answer_from_ids(tokenizer, list(completion.token_ids), stop_ids, cut=completion.finish_reason == "length")
-        for completion in output.outputs
-    ]
+    """One vLLM request's completions as answers. Cut at the cap: stopped for length without a stop token (a stop
+    token in the last place is an ended answer, whichever reason vLLM gives). An aborted or failed completion stops
+    the stage: it is no answer of the policy's."""
+    answers = []
+    for completion in output.outputs:
+        if completion.finish_reason not in ANSWER_ENDINGS:
+            raise AlignError(f"vLLM ended a completion with {completion.finish_reason!r}; its answers are incomplete")
+        ids = list(completion.token_ids)
+        cut = completion.finish_reason == "length" and not any(token in stop_ids for token in ids)
+        answers.append(answer_from_ids(tokenizer, ids, stop_ids, cut=cut))
+    return answers
+
+
+def _shared_folder() -> Path:
+    """Where the policy folder goes: one per machine, named by a token the main process draws (each machine's local
+    main process writes it; every process reads it), so N processes on a node do not write N copies."""
+    state = process_state()
+    token = [secrets.token_hex(8)]
+    if state.num_processes > 1:
+        from accelerate.utils import broadcast_object_list
+
+        broadcast_object_list(token, from_process=0)
+    return Path(tempfile.gettempdir()) / f"align-vllm-{token[0]}"
+
+
+def _shut_down(engine) -> None:
+    """Stop `engine` (`LLM.shutdown`, or its engine core's where `LLM` has none); the caller then drops it."""
+    for owner in (engine, getattr(getattr(engine, "llm_engine", None), "engine_core", None)):
+        shutdown = getattr(owner, "shutdown", None)
+        if callable(shutdown):
+            shutdown()
+            return
+
+
+def _free_engine_memory() -> None:
+    """Give a dropped engine's GPU memory back to the training that follows. Under the external launcher the engine
+    lived in this process: vLLM froze the garbage collector's heap (`gc.freeze`), so its objects are freed only after
+    `gc.unfreeze`, and its model-parallel groups (not accelerate's) are destroyed. The vLLM internals align touches
+    are here and in `_shut_down` only, each guarded: a version without them is left to the garbage collector."""
+    try:
+        from vllm.distributed.parallel_state import destroy_model_parallel
+    except ImportError:
+        destroy_model_parallel = None
+    if destroy_model_parallel is not None:
+        destroy_model_parallel()
+    gc.unfreeze()
+    gc.collect()
+    torch.cuda.empty_cache()
 
 
 def sample_with_vllm(
@@ -177,24 +241,36 @@ def sample_with_vllm(
     progress: Callable[[int], None] | None = None,
 ) -> list[list[GeneratedAnswer]]:
     """`sample_answers`' result through vLLM: per prompt, its greedy answer first (when `settings.greedy`), then
-    `settings.samples` samples at `settings.temperature` / `top_p`, each seeded `settings.seed` + the prompt's index.
-    `options` are the recipe's `vllm` engine arguments."""
+    `settings.samples` samples at `settings.temperature` / `top_p`. `options` are the recipe's `vllm` engine
+    arguments. Under several processes every process must call it (building the engines is collective), each with
+    its own share of the prompts."""
     require_vllm(model)
     from vllm import LLM
 
+    state = process_state()
     stop_ids = stop_ids_of(tokenizer)
-    prompt_ids = tokenizer(chat_texts(tokenizer, prompts), add_special_tokens=False)["input_ids"]
-    with tempfile.TemporaryDirectory(prefix="align-vllm-") as folder:
-        write_policy_folder(model, tokenizer, Path(folder))
-        engine = LLM(model=folder, tokenizer=folder, **_engine_options(settings, options, model, prompt_ids))
+    prompt_ids = tokenizer(chat_texts(tokenizer, prompts), add_special_tokens=False)["input_ids"] if prompts else []
+    per_request = 1 + int(settings.greedy)
+    folder = _shared_folder()
+    try:
+        if state.is_local_main_process:
+            write_policy_folder(model, tokenizer, folder)
+        state.wait_for_everyone()
+        gc.collect()
+        torch.cuda.empty_cache()  # memory training cached but does not use counts as taken to vLLM's profiler
+        engine = LLM(model=str(folder), tokenizer=str(folder), **_engine_options(settings, options, model, prompt_ids))
         try:
-            per_request = 1 + int(settings.greedy)
             inputs = [{"prompt_token_ids": ids} for ids in prompt_ids for _ in range(per_request)]
-            outputs = engine.generate(inputs, sampling_params=_requests(settings, stop_ids, len(prompts)))
+            requests = _requests(settings, stop_ids, len(prompts))
+            outputs = engine.generate(inputs, sampling_params=requests, use_tqdm=False)
         finally:
+            _shut_down(engine)
             del engine
-            gc.collect()
-            torch.cuda.empty_cache()
+            _free_engine_memory()
+        state.wait_for_everyone()  # every process has loaded the folder before it goes
+    finally:
+        if state.is_local_main_process:
+            shutil.rmtree(folder, ignore_errors=True)
     answers = []
     for index in range(len(prompts)):
         requests = outputs[index * per_request : (index + 1) * per_request]

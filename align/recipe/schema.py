@@ -131,9 +131,10 @@ class GenerateConfig:
     vllm: dict = doc(
         "Keyword arguments for vLLM's engine (`vllm.LLM`, i.e. its `EngineArgs`), with `backend: vllm` only, e.g. "
         "`{gpu_memory_utilization: 0.3, enforce_eager: true}`. align sets `model`, `tokenizer`, `seed` and `dtype` "
-        "itself; it defaults `gpu_memory_utilization` to 0.3 (the policy is training on the same GPU) and "
-        "`max_model_len` to the longest prompt plus `max_new_tokens`. Names are checked against vLLM's where it is "
-        "installed.",
+        "itself; it defaults `gpu_memory_utilization` to 0.3 (the policy is training on the same GPU), "
+        "`max_num_batched_tokens` to 4096 (as trl does) and `max_model_len` to the longest prompt plus "
+        "`max_new_tokens`. Under several processes each runs one engine on its own GPU, so `tensor_parallel_size` "
+        "and the like are refused there. Names are checked against vLLM's where it is installed.",
         default_factory=dict,
     )
     rounds: int = doc(

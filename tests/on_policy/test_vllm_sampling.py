@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.machinery
+import os
 import sys
 import types
 from pathlib import Path
@@ -107,9 +108,14 @@ class _Engine:
         self.kwargs = kwargs
         self.folder_files = sorted(p.name for p in Path(kwargs["model"]).iterdir())
         self.model = load_model(kwargs["model"], dtype="float32").eval()
+        self.shut_down = False
         _Engine.made.append(self.__dict__)
 
-    def generate(self, inputs, sampling_params):
+    def shutdown(self):
+        self.shut_down = True
+
+    def generate(self, inputs, sampling_params, use_tqdm=True):
+        self.requests = sampling_params
         pairs = zip(inputs, sampling_params, strict=True)
         return [self._answer(item["prompt_token_ids"], params) for item, params in pairs]
 
@@ -220,6 +226,9 @@ def test_answers_come_back_per_prompt_greedy_first(tiny_model_dir, fake_vllm, mo
     kwargs = engine["kwargs"]
     assert kwargs["model"] == kwargs["tokenizer"] and kwargs["dtype"] == "float32" and kwargs["seed"] == 7
     assert kwargs["gpu_memory_utilization"] == 0.3 and kwargs["enforce_eager"] is True
+    assert engine["shut_down"]  # released before training goes on
+    seeds = [r.seed for r in engine["requests"] if r.temperature > 0]
+    assert seeds == [7, 9, 11]  # vLLM seeds sample i with seed + i: prompt k's streams start at 7 + 2k
     assert "distributed_executor_backend" not in kwargs  # one process: vLLM's own executor
     assert "config.json" in engine["folder_files"] and not Path(kwargs["model"]).exists()  # removed afterwards
     longest = max(len(ids) for ids in tokenizer([t for t in vllm_sampling.chat_texts(tokenizer, prompts)])["input_ids"])
@@ -229,3 +238,41 @@ def test_answers_come_back_per_prompt_greedy_first(tiny_model_dir, fake_vllm, mo
     assert [group[0] for group in answers] == greedy
     assert all(a.tokens <= 12 and a.truncated == (a.tokens == 12) for group in answers for a in group)
     assert len({a.text for group in answers for a in group[1:]}) > 1  # samples differ: seeds are not all one
+
+
+def test_how_a_completion_ended_decides_cut_or_refused(tiny_model_dir):
+    """A completion stopped for length is cut only when it holds no stop token (older vLLM said "length" when the
+    stop token took the last place); an aborted one stops the stage. If this fails, complete answers are treated
+    as cut (never chosen), or an aborted completion becomes a training answer."""
+    tokenizer = load_tokenizer(str(tiny_model_dir))
+    stop = tokenizer.eos_token_id
+
+    def output(ids, reason):
+        return types.SimpleNamespace(outputs=[types.SimpleNamespace(token_ids=ids, finish_reason=reason)])
+
+    answers_of = vllm_sampling._answers_of
+    (cut,) = answers_of(tokenizer, output([5, 6, 7], "length"), {stop})
+    (ended,) = answers_of(tokenizer, output([5, 6, stop], "length"), {stop})
+    (stopped,) = answers_of(tokenizer, output([5, stop], "stop"), {stop})
+    assert (cut.truncated, cut.tokens) == (True, 3) and (ended.truncated, ended.tokens) == (False, 2)
+    assert (stopped.truncated, stopped.tokens) == (False, 1)
+    with pytest.raises(AlignError, match="vLLM ended a completion with 'abort'"):
+        answers_of(tokenizer, output([5], "abort"), {stop})
+
+
+def test_several_processes_run_one_engine_each(tiny_model_dir, fake_vllm, monkeypatch):
+    """Under two processes each runs its own engine through vLLM's external launcher, with the launcher's rank
+    variables set; an engine argument that splits one model across processes is refused at its key. If this fails,
+    vLLM starts its own process group beside accelerate's (a hang), or two processes split one model while each
+    samples different prompts."""
+    state = types.SimpleNamespace(num_processes=2, process_index=1, local_process_index=1)
+    monkeypatch.setattr(vllm_sampling, "process_state", lambda: state)
+    for name in ("RANK", "LOCAL_RANK", "WORLD_SIZE"):
+        monkeypatch.delenv(name, raising=False)
+    policy = redrawn_lora(tiny_model_dir).eval()
+    settings = SamplingSettings(max_new_tokens=10, seed=3)
+    options = vllm_sampling._engine_options(settings, {"enforce_eager": True}, policy, [[1, 2, 3]])
+    assert options["distributed_executor_backend"] == "external_launcher" and options["max_model_len"] == 13
+    assert [os.environ[n] for n in ("RANK", "LOCAL_RANK", "WORLD_SIZE")] == ["1", "1", "2"]
+    with pytest.raises(AlignError, match=r"data\.generate\.vllm\.tensor_parallel_size: under several processes"):
+        vllm_sampling._engine_options(settings, {"tensor_parallel_size": 2}, policy, [[1]])
