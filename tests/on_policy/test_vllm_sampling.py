@@ -268,7 +268,8 @@ def test_several_processes_run_one_engine_each(tiny_model_dir, fake_vllm, monkey
     state = types.SimpleNamespace(num_processes=2, process_index=1, local_process_index=1)
     monkeypatch.setattr(vllm_sampling, "process_state", lambda: state)
     for name in ("RANK", "LOCAL_RANK", "WORLD_SIZE"):
-        monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv(name, "")  # recorded, so what the code sets is undone after the test
+        monkeypatch.delenv(name)
     policy = redrawn_lora(tiny_model_dir).eval()
     settings = SamplingSettings(max_new_tokens=10, seed=3)
     options = vllm_sampling._engine_options(settings, {"enforce_eager": True}, policy, [[1, 2, 3]])
