@@ -67,22 +67,18 @@ def _cmd_validate(args) -> int:
         return EXIT_OK
     if not args.recipe:
         raise AlignError("give a RECIPE to validate, or --explain KEY")
+    from align.on_policy.vllm_sampling import through_vllm, unchecked_note
+
     loaded = load_recipe(args.recipe, args.set)
     recipe = loaded.recipe
     stages = ", ".join(
         f"{s.name} ({s.kind}, {stage_kind(s.kind).loss_label(s)}"
-        + (
-            f", on-policy: {s.data.generate.samples} samples per prompt"
-            + (" through vLLM" if s.data.generate.backend == "vllm" else "")
-            if s.data.generate
-            else ""
-        )
+        + (f", on-policy: {s.data.generate.samples} samples per prompt" if s.data.generate else "")
+        + (" through vLLM" if through_vllm(s) else "")
         + ")"
         for s in recipe.stages
     )
     print(f"{args.recipe}: OK: {len(recipe.stages)} stage(s): {stages}")
-    from align.on_policy.vllm_sampling import unchecked_note
-
     note = unchecked_note(recipe.stages)
     if note:
         print(note)

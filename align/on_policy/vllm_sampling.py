@@ -89,9 +89,14 @@ def unavailable_reason(model=None) -> str | None:
     return None
 
 
+def through_vllm(stage) -> bool:
+    """Whether `stage` samples its on-policy rows through vLLM."""
+    return stage.data.generate is not None and stage.data.generate.backend == "vllm"
+
+
 def unchecked_note(stages) -> str | None:
     """`align validate`'s note when stages sample through vLLM and it is not installed here: what went unchecked."""
-    names = [s.name for s in stages if s.data.generate is not None and s.data.generate.backend == "vllm"]
+    names = [stage.name for stage in stages if through_vllm(stage)]
     if not names or engine_argument_names() is not None:
         return None
     return (
@@ -110,7 +115,7 @@ def require_vllm(model=None) -> None:
 
 def require_backends(stages) -> None:
     """`require_vllm` when any of `stages` samples through vLLM."""
-    if any(stage.data.generate is not None and stage.data.generate.backend == "vllm" for stage in stages):
+    if any(through_vllm(stage) for stage in stages):
         require_vllm()
 
 
@@ -127,8 +132,8 @@ def write_policy_folder(model, tokenizer, folder: Path) -> None:
     cannot be folded exactly (DoRA, LoRA bias, quantised or tied weights) is refused in one line."""
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
     with torch.no_grad(), adapter_folded(model) as folded:
-        unfolded = [m for m in model.modules() if hasattr(m, "lora_A") and not (m.disable_adapters or m.merged)]
-        if not folded and unfolded:
+        active = (m for m in model.modules() if hasattr(m, "lora_A") and not (m.disable_adapters or m.merged))
+        if not folded and any(active):
             raise AlignError(
                 "data.generate.backend: vllm needs the adapter folded into plain weights (plain LoRA on "
                 "unsharded full-precision linear weights); this adapter is not: set backend: align"
